@@ -1,0 +1,152 @@
+"""`gwasm collect`, `gwasm runs`, `gwasm import-scores`: produce and list runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from gwasm_cli.app import app
+
+
+class _ProgressBar:
+    """A tqdm bar over all epochs of all runs, on a terminal only."""
+
+    def __init__(self, n_runs: int, epochs: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled and n_runs:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n_runs * epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, event: str, info: dict) -> None:
+        if self.bar is None:
+            return
+        if event == "epoch":
+            self.bar.update(1)
+            self.bar.set_postfix_str(
+                f"run {info['index']}/{info['total']} seed {info['seed']} epoch {info['epoch']} "
+                f"train acc {info['train_accuracy']:.3f}"
+            )
+        elif event == "run_end" and "epoch" not in info:
+            self.bar.set_postfix_str(f"run {info['index']}/{info['total']} test acc {info['test_accuracy']:.3f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@app.command()
+def collect(
+    arch: str = typer.Option(..., "--arch", "-a", help="Architecture: resnet20, resnet20-64, vgg16, vgg16-16, mlp, or package.module:factory."),
+    dataset: str = typer.Option("digits", help="digits (embedded), cifar10, cifar100, or path/to/file.npz."),
+    data_root: Optional[str] = typer.Option(None, help="Folder with cifar-10-batches-py/ or cifar-100-python/."),
+    download: bool = typer.Option(False, help="Download CIFAR into --data-root if missing."),
+    runs: Optional[int] = typer.Option(None, help="Number of runs: seeds 0..N-1 (default 1)."),
+    seeds: Optional[str] = typer.Option(None, help="Explicit seeds, e.g. 0-9,12."),
+    preset: str = typer.Option("digits", help="Training preset: digits, or paper (CIFAR-10, 160 epochs)."),
+    epochs: Optional[int] = typer.Option(None, help="Override the preset's epochs."),
+    batch_size: Optional[int] = typer.Option(None, help="Override the preset's batch size."),
+    lr: Optional[float] = typer.Option(None, help="Override the preset's learning rate."),
+    momentum: Optional[float] = typer.Option(None, help="Override the preset's momentum."),
+    weight_decay: Optional[float] = typer.Option(None, help="Override the preset's weight decay."),
+    schedule: Optional[str] = typer.Option(None, help="cosine, step or constant."),
+    augment: Optional[str] = typer.Option(None, help="none, crop or crop_flip."),
+    crop_padding: Optional[int] = typer.Option(None, help="Maximum translation in pixels."),
+    early_epoch: Optional[int] = typer.Option(None, help="Epoch of el2n and grand (default: 1/8 of training)."),
+    vog_checkpoints: Optional[int] = typer.Option(None, help="Number of VoG checkpoints."),
+    scores: str = typer.Option("all", help="Comma-separated scores to record (default all)."),
+    keep_trajectories: bool = typer.Option(False, help="Also keep float16 per-epoch loss/correct/margin."),
+    store: Optional[str] = typer.Option(None, help="Run store (default $GWASM_STORE or ./gwasm-store)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    threads: Optional[int] = typer.Option(None, help="Compute threads per run (recorded: float32 results depend on it)."),
+    workers: int = typer.Option(1, help="Runs trained in parallel worker processes (one thread each)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train replicate runs of one architecture and record per-example scores.
+
+    Runs already in the store are skipped, so rerunning an interrupted command resumes it.
+
+    Example: gwasm collect --arch resnet20 --runs 8
+    """
+    from gwas_models.scores import parse_score_list
+    from gwas_models.training.collect import collect as collect_runs, parse_seeds, plan_collection
+    from gwas_models.training.train import preset as make_config
+
+    config = make_config(
+        preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        augment=augment,
+        crop_padding=crop_padding,
+        early_epoch=early_epoch,
+        vog_checkpoints=vog_checkpoints,
+    )
+    plan, data = plan_collection(
+        arch,
+        parse_seeds(seeds, runs),
+        config,
+        dataset=dataset,
+        data_root=data_root,
+        download=download,
+        scores=parse_score_list(scores),
+        store=store,
+        device=device,
+        threads=threads,
+        keep_trajectories=keep_trajectories,
+    )
+    if plan.done:
+        typer.echo(f"{len(plan.done)} run(s) of {arch} on {plan.dataset_name} already in {plan.store}; skipping them", err=True)
+    bar = _ProgressBar(len(plan.todo), config.epochs, enabled=not quiet and sys.stderr.isatty())
+    try:
+        summary = collect_runs(plan, data, workers=workers, progress=bar)
+    finally:
+        bar.close()
+    for seed in summary.trained:
+        typer.echo(f"{summary.dataset}\t{summary.arch}\tseed {seed}\ttest accuracy {summary.test_accuracy[seed]:.4f}")
+    typer.echo(f"collected {len(summary.trained)} run(s), {len(summary.skipped)} already present, store {summary.store}")
+
+
+@app.command()
+def runs(
+    store: Optional[str] = typer.Option(None, help="Run store (default $GWASM_STORE or ./gwasm-store)."),
+    detail: bool = typer.Option(False, "--detail", help="One line per run instead of per architecture."),
+) -> None:
+    """List the runs in the store: dataset, architecture, runs, seeds, mean test accuracy.
+
+    Example: gwasm runs --store ./gwasm-store
+    """
+    from gwas_models.formats.store import list_runs, resolve_store, summarize_runs
+
+    path = resolve_store(store)
+    table = list_runs(path) if detail else summarize_runs(path)
+    if table.empty:
+        typer.echo(f"no runs in {path}")
+        return
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+@app.command("import-scores")
+def import_scores(
+    file: str = typer.Argument(..., help="CSV with example_id and one value column, or a .npy vector."),
+    name: str = typer.Option(..., help="Name of the imported score."),
+    dataset: str = typer.Option(..., help="Dataset of the store the score belongs to."),
+    direction: str = typer.Option("harder", help="harder: higher values mean harder examples; easier: the opposite."),
+    store: Optional[str] = typer.Option(None, help="Run store (default $GWASM_STORE or ./gwasm-store)."),
+) -> None:
+    """Import a score computed elsewhere as a single-run score.
+
+    Example: gwasm import-scores memorization.csv --name memorization --dataset cifar10
+    """
+    from gwas_models.errors import InputError
+    from gwas_models.training.collect import import_scores as do_import
+
+    if direction not in ("harder", "easier"):
+        raise InputError(f"--direction must be harder or easier, got {direction!r}")
+    path = do_import(file, name, dataset, store=store, higher_is_harder=direction == "harder")
+    typer.echo(f"imported {name} for {dataset} into {path}")

@@ -1,0 +1,441 @@
+"""The run store: Hive-partitioned Parquet, one directory per run.
+
+Layout (see DESIGN.md)::
+
+    <store>/dataset=<d>/_dataset.json                       class names, n_examples, data source
+    <store>/dataset=<d>/arch=<a>/seed=<n>/part-0.parquet    example_id, label, one column per score
+    <store>/dataset=<d>/arch=<a>/seed=<n>/_provenance.json  config, seeds, accuracy, versions, device
+    <store>/dataset=<d>/arch=<a>/seed=<n>/_trajectories.npz optional float16 per-epoch trajectories
+    <store>/_imported/dataset=<d>/<name>.parquet            scores computed elsewhere (one run each)
+
+Files whose names start with ``_`` or ``.`` are skipped by pyarrow's and pandas' dataset discovery,
+so ``pandas.read_parquet(store)`` returns exactly the runs, with ``dataset``, ``arch`` and ``seed``
+as columns. Partition values are percent-encoded the way pyarrow decodes them, so an architecture
+named ``pkg.models:factory`` round-trips. Every run file carries every built-in score column (NaN
+where that score was not recorded), so all files share one schema.
+
+A run is written into a hidden temporary directory and renamed into place only when complete, so
+readers never see half a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gwas_models.errors import InputError, StoreError
+from gwas_models.matrix import ScoreMatrix
+from gwas_models.scores import SCORE_NAMES, SCORES
+
+DEFAULT_STORE = "./gwasm-store"
+STORE_ENV = "GWASM_STORE"
+RUN_FILE = "part-0.parquet"
+PROVENANCE_FILE = "_provenance.json"
+TRAJECTORY_FILE = "_trajectories.npz"
+DATASET_FILE = "_dataset.json"
+IMPORTED_DIR = "_imported"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Identifies one run: a dataset, an architecture and a replicate seed."""
+
+    dataset: str
+    arch: str
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.arch}/seed {self.seed}"
+
+
+def resolve_store(store: str | os.PathLike | None = None) -> Path:
+    """The store path: the argument, else ``$GWASM_STORE``, else ``./gwasm-store``."""
+    path = Path(store if store is not None else os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"store path {path} is a file, not a directory")
+    return path
+
+
+def _segment(key: str, value: Any) -> str:
+    return f"{key}={quote(str(value), safe='')}"
+
+
+def _value(segment: str) -> str:
+    return unquote(segment.split("=", 1)[1])
+
+
+def dataset_dir(store: Path, dataset: str) -> Path:
+    return Path(store) / _segment("dataset", dataset)
+
+
+def run_dir(store: Path, key: RunKey) -> Path:
+    """Directory of one run (which exists only once the run is complete)."""
+    return dataset_dir(store, key.dataset) / _segment("arch", key.arch) / _segment("seed", key.seed)
+
+
+def run_exists(store: Path, key: RunKey) -> bool:
+    return (run_dir(store, key) / RUN_FILE).is_file()
+
+
+def _ensure_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StoreError(f"cannot create store directory {directory}: a file is in the way") from None
+    except PermissionError:
+        raise StoreError(f"store directory {directory} is not writable") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StoreError(f"store directory {directory} is not writable")
+
+
+def check_writable(store: Path) -> None:
+    """Raise :class:`StoreError` unless runs can be written under ``store``."""
+    _ensure_writable(Path(store))
+
+
+def _write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def write_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> None:
+    """Record the dataset's class names, size and source once per dataset."""
+    directory = dataset_dir(store, dataset)
+    _ensure_writable(directory)
+    path = directory / DATASET_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("n_examples") != info.get("n_examples") or old.get("class_names") != list(info.get("class_names", [])):
+            raise StoreError(
+                f"dataset {dataset!r} in {store} was collected with {old.get('n_examples')} examples "
+                f"and other classes; use another --dataset name or another store"
+            )
+        return
+    _write_json_atomic(path, dict(info))
+
+
+def read_dataset_info(store: Path, dataset: str) -> dict[str, Any]:
+    path = dataset_dir(store, dataset) / DATASET_FILE
+    if not path.is_file():
+        raise StoreError(f"dataset {dataset!r} not found in store {store}; datasets there: {', '.join(list_datasets(store)) or 'none'}")
+    return json.loads(path.read_text())
+
+
+def run_table(example_id: np.ndarray, labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> pa.Table:
+    """The Parquet table of one run, with every built-in score column (NaN where absent)."""
+    n_examples = len(example_id)
+    columns: dict[str, pa.Array] = {
+        "example_id": pa.array(np.asarray(example_id, dtype=np.int64)),
+        "label": pa.array(np.asarray(labels, dtype=np.int64)),
+    }
+    unknown = set(scores) - set(SCORE_NAMES)
+    if unknown:
+        raise InputError(f"unknown score columns {sorted(unknown)}; import extra scores with import-scores")
+    for name in SCORE_NAMES:
+        values = np.asarray(scores.get(name, np.full(n_examples, np.nan)), dtype=np.float64)
+        if values.shape != (n_examples,):
+            raise InputError(f"score {name!r} has shape {values.shape}, expected ({n_examples},)")
+        columns[name] = pa.array(values)
+    return pa.table(columns)
+
+
+def write_run(
+    store: Path,
+    key: RunKey,
+    table: pa.Table,
+    provenance: Mapping[str, Any],
+    trajectories: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Write one complete run atomically and return its directory.
+
+    The files go into a hidden temporary directory next to the final one, which is then renamed.
+    If another process finished the same run first, this copy is discarded.
+    """
+    final = run_dir(store, key)
+    parent = final.parent
+    _ensure_writable(parent)
+    tmp = parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()
+    try:
+        pq.write_table(table, tmp / RUN_FILE)
+        (tmp / PROVENANCE_FILE).write_text(json.dumps(dict(provenance), indent=2, sort_keys=True, default=_json_default))
+        if trajectories:
+            np.savez_compressed(tmp / TRAJECTORY_FILE, **{k: np.asarray(v, dtype=np.float16) for k, v in trajectories.items()})
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not run_exists(store, key):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _subdirs(directory: Path, key: str) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith(f"{key}="))
+
+
+def list_datasets(store: Path) -> list[str]:
+    return [_value(p.name) for p in _subdirs(Path(store), "dataset")]
+
+
+def iter_run_keys(store: Path, dataset: str | None = None) -> Iterable[RunKey]:
+    """Every complete run in the store, in (dataset, arch, seed) order."""
+    datasets = [dataset] if dataset is not None else list_datasets(store)
+    for name in datasets:
+        for arch_dir in _subdirs(dataset_dir(store, name), "arch"):
+            seeds = []
+            for seed_dir in _subdirs(arch_dir, "seed"):
+                if (seed_dir / RUN_FILE).is_file():
+                    try:
+                        seeds.append(int(_value(seed_dir.name)))
+                    except ValueError:
+                        continue
+            for seed in sorted(seeds):
+                yield RunKey(name, _value(arch_dir.name), seed)
+
+
+def read_provenance(store: Path, key: RunKey) -> dict[str, Any]:
+    path = run_dir(store, key) / PROVENANCE_FILE
+    if not path.is_file():
+        raise StoreError(f"run {key} has no provenance in {store}")
+    return json.loads(path.read_text())
+
+
+def read_trajectories(store: Path, key: RunKey) -> dict[str, np.ndarray]:
+    """Per-epoch trajectories of a run collected with ``keep_trajectories``."""
+    path = run_dir(store, key) / TRAJECTORY_FILE
+    if not path.is_file():
+        raise StoreError(f"run {key} has no trajectories; collect it with --keep-trajectories")
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+def list_runs(store: Path, dataset: str | None = None) -> pd.DataFrame:
+    """One row per run: dataset, arch, seed, test_accuracy, n_parameters, wall_time_s, device."""
+    rows = []
+    for key in iter_run_keys(store, dataset):
+        prov = read_provenance(store, key)
+        rows.append(
+            {
+                "dataset": key.dataset,
+                "arch": key.arch,
+                "seed": key.seed,
+                "test_accuracy": prov.get("test_accuracy", np.nan),
+                "n_parameters": prov.get("n_parameters", np.nan),
+                "wall_time_s": prov.get("wall_time_s", np.nan),
+                "device": prov.get("device", ""),
+            }
+        )
+    columns = ["dataset", "arch", "seed", "test_accuracy", "n_parameters", "wall_time_s", "device"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_seeds(seeds: Iterable[int]) -> str:
+    """Compact seed ranges: ``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
+    seeds = sorted(set(int(s) for s in seeds))
+    parts: list[str] = []
+    start = prev = None
+    for s in seeds:
+        if start is None:
+            start = prev = s
+        elif s == prev + 1:
+            prev = s
+        else:
+            parts.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = prev = s
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev != start else f"{start}")
+    return ",".join(parts)
+
+
+def summarize_runs(store: Path) -> pd.DataFrame:
+    """One row per (dataset, arch): n_runs, seeds, mean_test_accuracy, n_parameters."""
+    runs = list_runs(store)
+    columns = ["dataset", "arch", "n_runs", "seeds", "mean_test_accuracy", "n_parameters"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = runs.groupby(["dataset", "arch"], sort=True)
+    summary = grouped.agg(
+        n_runs=("seed", "size"),
+        seeds=("seed", format_seeds),
+        mean_test_accuracy=("test_accuracy", "mean"),
+        n_parameters=("n_parameters", "first"),
+    ).reset_index()
+    return summary[columns]
+
+
+def list_archs(store: Path, dataset: str) -> list[str]:
+    return list(dict.fromkeys(key.arch for key in iter_run_keys(store, dataset)))
+
+
+def resolve_dataset(store: Path, dataset: str | None) -> str:
+    """The dataset to analyse: the one given, or the store's only dataset."""
+    datasets = list_datasets(store)
+    if dataset is not None:
+        if dataset not in datasets:
+            raise StoreError(f"dataset {dataset!r} not found in store {store}; datasets there: {', '.join(datasets) or 'none'}")
+        return dataset
+    if not datasets:
+        raise StoreError(f"store {store} holds no runs; run `gwasm collect` first")
+    if len(datasets) > 1:
+        raise InputError(f"store {store} holds several datasets ({', '.join(datasets)}); choose one with --dataset")
+    return datasets[0]
+
+
+def load_score_matrices(
+    store: Path,
+    dataset: str,
+    scores: Iterable[str],
+    archs: Iterable[str] | None = None,
+) -> dict[str, ScoreMatrix]:
+    """Read scores of the runs of some architectures into one :class:`ScoreMatrix` per score.
+
+    Parameters
+    ----------
+    store, dataset
+        Where to read.
+    scores
+        Built-in score names.
+    archs
+        Architectures to include, in this order (default: all of the dataset). Each must have at
+        least one run.
+
+    Returns
+    -------
+    dict mapping score name to its matrix, runs ordered by architecture then seed.
+    """
+    store = Path(store)
+    info = read_dataset_info(store, dataset)
+    scores = list(scores)
+    keys = list(iter_run_keys(store, dataset))
+    present = list(dict.fromkeys(k.arch for k in keys))
+    wanted = list(archs) if archs is not None else present
+    missing = [a for a in wanted if a not in present]
+    if missing:
+        raise StoreError(
+            f"no runs of {', '.join(missing)} for dataset {dataset!r} in {store}; "
+            f"architectures there: {', '.join(present) or 'none'}"
+        )
+    keys = [k for a in wanted for k in keys if k.arch == a]
+    example_id = labels = None
+    blocks = {name: [] for name in scores}
+    for key in keys:
+        table = pq.read_table(run_dir(store, key) / RUN_FILE)
+        absent = [name for name in scores if name not in table.column_names]
+        if absent:
+            raise StoreError(f"run {key} has no column {absent[0]!r}")
+        ids = table.column("example_id").to_numpy()
+        if example_id is None:
+            example_id, labels = ids, table.column("label").to_numpy()
+        elif not np.array_equal(ids, example_id):
+            raise StoreError(f"run {key} covers other examples than the first run of {dataset!r}")
+        for name in scores:
+            blocks[name].append(table.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
+    groups = np.array([k.arch for k in keys], dtype=str)
+    seeds = np.array([k.seed for k in keys], dtype=np.int64)
+    return {
+        name: ScoreMatrix(
+            score=name,
+            values=np.vstack(blocks[name]) if blocks[name] else np.empty((0, 0)),
+            groups=groups,
+            seeds=seeds,
+            example_id=example_id,
+            labels=labels,
+            class_names=tuple(info["class_names"]),
+            dataset=dataset,
+            higher_is_harder=SCORES[name].higher_is_harder if name in SCORES else True,
+        )
+        for name in scores
+    }
+
+
+def recorded_scores(store: Path, dataset: str, archs: Iterable[str] | None = None) -> list[str]:
+    """Built-in scores that hold at least one finite value in the first run of each architecture."""
+    keys = list(iter_run_keys(store, dataset))
+    wanted = set(archs) if archs is not None else {k.arch for k in keys}
+    firsts = {}
+    for key in keys:
+        if key.arch in wanted and key.arch not in firsts:
+            firsts[key.arch] = key
+    found: set[str] = set(SCORE_NAMES)
+    for key in firsts.values():
+        table = pq.read_table(run_dir(store, key) / RUN_FILE, columns=list(SCORE_NAMES))
+        found &= {name for name in SCORE_NAMES if np.isfinite(table.column(name).to_numpy(zero_copy_only=False)).any()}
+    return [name for name in SCORE_NAMES if name in found]
+
+
+# --------------------------------------------------------------------------------------------
+# Imported scores: single-run scores computed elsewhere (ensemble agreement, memorisation, ...).
+# --------------------------------------------------------------------------------------------
+
+
+def imported_dir(store: Path, dataset: str) -> Path:
+    return Path(store) / IMPORTED_DIR / _segment("dataset", dataset)
+
+
+def write_imported_score(
+    store: Path, dataset: str, name: str, example_id: np.ndarray, values: np.ndarray, higher_is_harder: bool, source: str
+) -> Path:
+    """Store a score computed elsewhere as a single-run score of ``dataset``."""
+    if name in SCORES:
+        raise InputError(f"{name!r} is a built-in score; import under another --name")
+    if not name or any(ch in name for ch in "/\\=") or name.startswith(("_", ".")):
+        raise InputError(f"score name {name!r} must be non-empty and contain no '/', '\\' or '='")
+    directory = imported_dir(store, dataset)
+    _ensure_writable(directory)
+    table = pa.table({"example_id": pa.array(np.asarray(example_id, dtype=np.int64)), name: pa.array(np.asarray(values, dtype=np.float64))})
+    metadata = {b"gwasm": json.dumps({"higher_is_harder": bool(higher_is_harder), "source": source}).encode()}
+    table = table.replace_schema_metadata(metadata)
+    final = directory / f"{name}.parquet"
+    tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def list_imported_scores(store: Path, dataset: str) -> list[str]:
+    directory = imported_dir(store, dataset)
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def read_imported_score(store: Path, dataset: str, name: str) -> tuple[pd.Series, bool]:
+    """An imported score as a Series indexed by example_id, and whether higher is harder."""
+    path = imported_dir(store, dataset) / f"{name}.parquet"
+    if not path.is_file():
+        raise StoreError(f"no imported score {name!r} for dataset {dataset!r} in {store}")
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(b"gwasm", b"{}"))
+    frame = table.to_pandas()
+    return frame.set_index("example_id")[name], bool(meta.get("higher_is_harder", True))
