@@ -19,9 +19,12 @@ except ImportError:  # pragma: no cover
 
 from gwas_models.errors import GwasmError
 from gwasm_cli import collect  # noqa: F401  (registers commands)
+from gwasm_cli import analyses  # noqa: F401
+from gwasm_cli import plots  # noqa: F401
 from gwasm_cli.app import app
 
 USAGE_EXIT = 2
+_ABORT = getattr(click_exceptions, "Abort", KeyboardInterrupt)
 
 
 def _fail(message: str, code: int = USAGE_EXIT) -> int:
@@ -38,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _fail(str(error))
     except click_exceptions.UsageError as error:
         code = _fail(error.format_message().replace("\n", " "))
-    except click_exceptions.Abort:
-        code = _fail("interrupted", 130)
-    except KeyboardInterrupt:
+    except (_ABORT, KeyboardInterrupt):
         code = _fail("interrupted", 130)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         code = _fail(f"{error.strerror}: {error.filename}")

@@ -93,8 +93,8 @@ def _ensure_writable(directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise StoreError(f"cannot create store directory {directory}: a file is in the way") from None
-    except PermissionError:
-        raise StoreError(f"store directory {directory} is not writable") from None
+    except OSError as error:
+        raise StoreError(f"store directory {directory} cannot be created: {error.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StoreError(f"store directory {directory} is not writable")
 
