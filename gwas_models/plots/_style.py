@@ -1,0 +1,239 @@
+"""What the plots share: colours, selecting the rows to draw, thinning, measuring, saving.
+
+The summary statistics columns are documented in :mod:`gwas_models.formats.sumstats`. A row is
+drawn only when its test was done: ``ERRCODE`` is ``'.'`` and ``NEG_LOG10_P`` is finite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
+
+from gwas_models.errors import InputError, ResultsError
+
+COMBINED = "combined"
+"""``SCORE`` value of the combined evidence (mean −log10 p over the scores)."""
+COMBINED_PAIRS = "combined_pairs"
+"""``SCORE`` of a table of three or more architectures: mean −log10 p over every pair and score."""
+COMBINED_SCORES = (COMBINED, COMBINED_PAIRS)
+
+CLASS_COLOURS = ("#2c5d8a", "#8fb8de")
+"""Alternating colours of neighbouring classes: dark and light blue, distinct in greyscale too."""
+UNDEFINED_DIRECTION_COLOUR = "#9a9a9a"
+THRESHOLD_COLOUR = "#b03a2e"
+BAND_COLOUR = "#bdbdbd"
+INFLATION_WARNING = 1.1
+INFLATION_STRONG = 1.25
+INFLATION_WARNING_COLOUR = "#d68910"
+INFLATION_STRONG_COLOUR = "#c0392b"
+NEUTRAL_TEXT_COLOUR = "#222222"
+
+SUPPORTED_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+SAVE_DPI = 150
+NEG_LOG10_P_LABEL = r"$-\log_{10}\,p$"
+
+
+# ------------------------------------------------------------------------------------------
+# Selecting rows
+# ------------------------------------------------------------------------------------------
+
+
+def require_columns(sumstats: pd.DataFrame, columns: Iterable[str], purpose: str) -> None:
+    """Raise :class:`ResultsError` naming the columns ``purpose`` needs that the table lacks."""
+    missing = [name for name in columns if name not in sumstats.columns]
+    if missing:
+        raise ResultsError(
+            f"the summary statistics lack column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"needed for {purpose}; write them with `gwasm associate`"
+        )
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """A column as strings; string columns are returned as they are (converting a million Arrow
+    strings to Python objects is what would be slow)."""
+    return column if pd.api.types.is_string_dtype(column.dtype) else column.astype(str)
+
+
+def available_scores(sumstats: pd.DataFrame) -> list[str]:
+    """Score names in the table, in order of first appearance."""
+    return [str(name) for name in as_text(sumstats["SCORE"]).unique()]
+
+
+def ranking_score(sumstats: pd.DataFrame) -> str:
+    """The paper's ranking of examples by sensitivity: ``combined_pairs`` in a table of three or
+    more architectures, else ``combined`` (or the only score of a one-score table)."""
+    names = available_scores(sumstats)
+    for name in (COMBINED_PAIRS, COMBINED):
+        if name in names:
+            return name
+    return names[0] if len(names) == 1 else COMBINED
+
+
+def score_rows(sumstats: pd.DataFrame, score: str) -> pd.DataFrame:
+    """All rows of one score (tested or not); :class:`InputError` if the score is absent."""
+    rows = sumstats[(as_text(sumstats["SCORE"]) == score).to_numpy(dtype=bool, na_value=False)]
+    if rows.empty:
+        scores = available_scores(sumstats)
+        raise InputError(f"no score {score!r} in the summary statistics; scores there: {', '.join(scores) or 'none'}")
+    check_single_pair(rows)
+    return rows
+
+
+def check_single_pair(rows: pd.DataFrame) -> None:
+    """Refuse tables that mix architecture pairs: each example must appear once per plot."""
+    if "A" not in rows.columns or "B" not in rows.columns:
+        return
+    pairs = rows[["A", "B"]].drop_duplicates()
+    if len(pairs) > 1:
+        listed = ", ".join(f"{a} v {b}" for a, b in pairs.itertuples(index=False))
+        raise InputError(f"the summary statistics hold several architecture pairs ({listed}); plot one pair's file at a time")
+
+
+def tested_mask(rows: pd.DataFrame) -> np.ndarray:
+    """True for rows whose test was done: ``ERRCODE`` is ``'.'`` and −log10 p is finite."""
+    neg_log10_p = pd.to_numeric(rows["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    mask = np.isfinite(neg_log10_p)
+    if "ERRCODE" in rows.columns:
+        # '.' marks a done test; a reader that maps the TSV's '.' to missing gives NA instead.
+        errcode = rows["ERRCODE"]
+        mask &= (errcode.isna() | (as_text(errcode) == ".")).to_numpy(dtype=bool, na_value=True)
+    return mask
+
+
+def neg_log10_p(rows: pd.DataFrame) -> np.ndarray:
+    """``NEG_LOG10_P`` as float64 (NaN where missing)."""
+    return pd.to_numeric(rows["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+# ------------------------------------------------------------------------------------------
+# Thinning
+# ------------------------------------------------------------------------------------------
+
+
+def thin_on_grid(x: np.ndarray, y: np.ndarray, cell_x: float, cell_y: float, always: np.ndarray) -> np.ndarray:
+    """Indices of the points to draw: every ``always`` point, and one point per grid cell of the rest.
+
+    With a cell of a quarter of the marker's diameter, a dropped point lies under a kept marker of
+    the same colour, so the picture does not change and no density step appears where thinning
+    starts; only stacks of nearly coincident points are thinned. Deterministic: the first point of
+    each cell (in input order) is kept.
+
+    Parameters
+    ----------
+    x, y : arrays of shape (n,)
+        Data coordinates.
+    cell_x, cell_y : float
+        Cell size in data units (positive).
+    always : bool array of shape (n,)
+        Points that are drawn whatever their neighbours.
+
+    Returns
+    -------
+    Sorted int64 indices into ``x``.
+    """
+    candidates = np.flatnonzero(~always)
+    if candidates.size == 0 or not (cell_x > 0 and cell_y > 0):
+        return np.arange(len(x))
+    column = np.floor((x[candidates] - x[candidates].min()) / cell_x).astype(np.int64)
+    row = np.floor((y[candidates] - y[candidates].min()) / cell_y).astype(np.int64)
+    cell = column * (int(row.max()) + 1) + row
+    _, first = np.unique(cell, return_index=True)
+    kept = np.concatenate([np.flatnonzero(always), candidates[first]])
+    kept.sort()
+    return kept
+
+
+# ------------------------------------------------------------------------------------------
+# Figures and measuring
+# ------------------------------------------------------------------------------------------
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    """``ax``, or the axes of a new pyplot figure (so notebooks display it) with constrained layout."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt  # only here: the CLI draws on bare Figures, without pyplot state
+
+    _, created = plt.subplots(figsize=figsize, layout="constrained")
+    return created
+
+
+def sync_layout(figure: Figure) -> None:
+    """Run the figure's layout engine now, so that measured axes sizes match the saved figure."""
+    engine = figure.get_layout_engine()
+    if engine is not None:
+        engine.execute(figure)
+
+
+def axes_size_points(ax: Axes) -> tuple[float, float]:
+    """Width and height of the axes box in points (1/72 inch)."""
+    width, height = ax.figure.get_size_inches()
+    box = ax.get_position()
+    return box.width * width * 72.0, box.height * height * 72.0
+
+
+def text_size_points(text: str, fontsize: float) -> tuple[float, float]:
+    """Width and line height of a one-line text in points, measured from the font's glyphs."""
+    width, _, _ = text_to_path.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)
+    return float(width), 1.2 * fontsize
+
+
+def data_per_point(ax: Axes) -> tuple[float, float]:
+    """Data units per point along x and y at the current limits and axes size."""
+    width_pt, height_pt = axes_size_points(ax)
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    return abs(x1 - x0) / max(width_pt, 1e-9), abs(y1 - y0) / max(height_pt, 1e-9)
+
+
+def inflation_colour(lambda_gc: float) -> str:
+    """Text colour of a λGC value: neutral, warning above 1.1, strong above 1.25."""
+    if lambda_gc > INFLATION_STRONG:
+        return INFLATION_STRONG_COLOUR
+    if lambda_gc > INFLATION_WARNING:
+        return INFLATION_WARNING_COLOUR
+    return NEUTRAL_TEXT_COLOUR
+
+
+# ------------------------------------------------------------------------------------------
+# Saving
+# ------------------------------------------------------------------------------------------
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """Matplotlib format name of an output path; :class:`InputError` for other extensions."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_FORMATS:
+        raise InputError(
+            f"cannot write {Path(path).name!r}: the output must end in {', '.join(SUPPORTED_FORMATS)}"
+        )
+    return SUPPORTED_FORMATS[suffix]
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = SAVE_DPI) -> Path:
+    """Save ``figure`` atomically: into a temporary file beside ``path``, then renamed onto it.
+
+    A failure while drawing or writing leaves neither a half-written figure nor the temporary file.
+    The format follows the extension (``.png``, ``.svg``, ``.pdf``).
+    """
+    path = Path(path)
+    file_format = output_format(path)
+    if path.is_dir():
+        raise InputError(f"cannot write the figure to {path}: it is a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        figure.savefig(temporary, format=file_format, dpi=dpi)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
