@@ -1,0 +1,286 @@
+"""The gallery of the examples most and least sensitive to the architecture (paper, Figure 1 left).
+
+The examples are ranked by the combined evidence (``SCORE == 'combined'``, the mean −log10 p over
+scores): the ``k`` highest are "most sensitive", the ``k`` lowest "least sensitive". The images are
+passed in as an array indexed by ``example_id`` (the dataset's ``x_train``), so the library needs
+no dataset loader and tests can use synthetic images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from gwas_models.errors import DataError, InputError
+from gwas_models.plots._style import (
+    COMBINED,
+    COMBINED_PAIRS,
+    axes_size_points,
+    neg_log10_p,
+    new_axes,
+    ranking_score,
+    require_columns,
+    score_rows,
+    sync_layout,
+    tested_mask,
+)
+
+GALLERY_COLUMNS = ("#CHROM", "ID", "LABEL", "SCORE", "NEG_LOG10_P")
+ROW_TITLES = ("Most sensitive to the architecture (highest {what})", "Least sensitive to the architecture (lowest {what})")
+
+# Mosaic geometry, in units of the tile height: room for a row title above each row of tiles and
+# for a two-line caption below each tile.
+_PAD = 0.12
+_TITLE_ROOM = 0.32
+_CAPTION_ROOM = 0.5
+
+
+# ------------------------------------------------------------------------------------------
+# Images
+# ------------------------------------------------------------------------------------------
+
+
+def channels_last(images: np.ndarray) -> np.ndarray:
+    """A channels-last view ``(n, h, w, c)`` of an image array, ``c`` being 1 or 3.
+
+    Accepts ``(n, c, h, w)`` (the datasets' layout), ``(n, h, w, c)`` and ``(n, h, w)``.
+
+    Raises
+    ------
+    DataError
+        If the array does not hold images: another number of dimensions, channels other than 1 or
+        3, or a side shorter than 2 pixels (e.g. tabular features reshaped into ``(n, 1, 1, d)``).
+    """
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[..., None]
+    elif array.ndim == 4 and array.shape[1] in (1, 3) and array.shape[3] not in (1, 3):
+        array = np.moveaxis(array, 1, 3)
+    if array.ndim != 4 or array.shape[3] not in (1, 3) or min(array.shape[1:3]) < 2:
+        raise DataError(
+            f"the dataset's inputs have shape {tuple(np.shape(images))}, which is not an image shape "
+            "(n, channels, height, width) with 1 or 3 channels; the gallery and thumbnails need an image dataset"
+        )
+    if not np.issubdtype(array.dtype, np.number):
+        raise DataError(f"the dataset's images must be numeric, got {array.dtype}")
+    return array
+
+
+def image_tile(images: np.ndarray, example_id: int) -> np.ndarray:
+    """One image as RGB float in [0, 1], shape ``(h, w, 3)``, from a channels-last array.
+
+    Images already in [0, 1] are shown as they are; others (e.g. standardised inputs) are scaled
+    to [0, 1] per image, so that they remain visible.
+    """
+    if not 0 <= example_id < len(images):
+        raise DataError(
+            f"the summary statistics refer to example {example_id} but the dataset has {len(images)} "
+            "training images; are they from another dataset?"
+        )
+    tile = np.asarray(images[example_id], dtype=np.float64)
+    finite = np.nan_to_num(tile, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(finite.min()), float(finite.max())
+    if low < 0.0 or high > 1.0:
+        finite = (finite - low) / (high - low) if high > low else np.zeros_like(finite)
+    if finite.shape[2] == 1:
+        finite = np.repeat(finite, 3, axis=2)
+    return finite
+
+
+def check_images_match(sumstats: pd.DataFrame, images: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Check that the images are those the summary statistics were computed on.
+
+    Raises
+    ------
+    DataError
+        If the images are not images, an example id has no image, or (with ``labels``) an
+        example's class in the table differs from the dataset's label: the store's dataset is not
+        the one the runs were trained on.
+    """
+    channels_last(images)
+    ids = pd.to_numeric(sumstats["ID"]).to_numpy(dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= len(images)):
+        raise DataError(
+            f"the summary statistics refer to examples up to {ids.max()} but the dataset has "
+            f"{len(images)} training images; are they from another dataset?"
+        )
+    if labels is not None and "LABEL" in sumstats.columns and ids.size:
+        differ = np.asarray(labels)[ids] != pd.to_numeric(sumstats["LABEL"]).to_numpy(dtype=np.int64)
+        if differ.any():
+            raise DataError(
+                f"{int(differ.sum())} examples have another class in the dataset than in the summary "
+                "statistics; are they from another dataset?"
+            )
+
+
+# ------------------------------------------------------------------------------------------
+# Ranking
+# ------------------------------------------------------------------------------------------
+
+
+def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``k`` examples with the highest and the ``k`` with the lowest −log10 p of one score.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        Summary statistics (see :mod:`gwas_models.formats.sumstats`).
+    k : int
+        Examples per group; fewer when the score has fewer tested examples (the two groups never
+        share an example).
+    score : str, optional
+        Score that ranks the examples. Default: the paper's ranking, ``combined`` (mean −log10 p
+        over scores) or, in a table of three or more architectures, ``combined_pairs`` (mean over
+        every pair and score).
+
+    Returns
+    -------
+    (most, least) : DataFrames
+        Rows of the summary statistics, most sensitive first in ``most``, least sensitive first in
+        ``least``; ties broken by example id so that the choice is reproducible.
+    """
+    if k < 1:
+        raise InputError(f"k must be at least 1, got {k}")
+    require_columns(sumstats, GALLERY_COLUMNS, "the gallery")
+    rows = score_rows(sumstats, score if score is not None else ranking_score(sumstats))
+    rows = rows[tested_mask(rows)].assign(_NLP=lambda frame: neg_log10_p(frame))
+    ranked = rows.sort_values(["_NLP", "ID"], ascending=[False, True], kind="stable")
+    n_most = min(k, len(ranked))
+    n_least = min(k, len(ranked) - n_most)
+    most = ranked.iloc[:n_most].drop(columns="_NLP")
+    least = ranked.iloc[len(ranked) - n_least :].iloc[::-1].drop(columns="_NLP")
+    return most, least
+
+
+# ------------------------------------------------------------------------------------------
+# Drawing
+# ------------------------------------------------------------------------------------------
+
+
+def gallery_figsize(k: int) -> tuple[float, float]:
+    """A figure size (inches) in which a gallery of ``k`` square images per row fills the width."""
+    tile_inches = 1.15 if k <= 10 else max(0.6, 11.5 / k)
+    width = tile_inches * (k + (k + 1) * _PAD) + 0.3
+    height = tile_inches * 2 * (_TITLE_ROOM + 1 + _CAPTION_ROOM) + 0.3
+    return width, height
+
+
+def sensitivity_gallery(
+    sumstats: pd.DataFrame,
+    images: np.ndarray,
+    *,
+    k: int = 8,
+    score: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the ``k`` most and ``k`` least architecture-sensitive examples as two rows of images.
+
+    Each image is captioned with its class, its mean −log10 p (the combined evidence) and its
+    example id, as in the paper's Figure 1 (left). The images are drawn as one mosaic, so the whole
+    gallery lives in one Axes.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        Summary statistics with at least ``#CHROM``, ``ID``, ``LABEL``, ``SCORE``, ``NEG_LOG10_P``.
+    images : array
+        The training images indexed by ``example_id``: ``(n, c, h, w)`` (or ``(n, h, w, c)``,
+        ``(n, h, w)``), with 1 or 3 channels, values in [0, 1] (others are rescaled per image).
+    k : int
+        Images per row.
+    score : str, optional
+        Score that ranks the examples (default: the combined evidence, see
+        :func:`most_and_least_sensitive`).
+    ax : Axes, optional
+        Where to draw; a new figure otherwise.
+
+    Returns
+    -------
+    Axes
+
+    Raises
+    ------
+    DataError
+        If ``images`` are not images, or an example id is outside the image array.
+    InputError, ResultsError
+        For an unknown score or a table without the needed columns.
+    """
+    score = score if score is not None else ranking_score(sumstats)
+    most, least = most_and_least_sensitive(sumstats, k, score)
+    pictures = channels_last(images)
+    height, width = pictures.shape[1:3]
+    ax = new_axes(ax, gallery_figsize(k))
+    mosaic, tile_origins = _mosaic(pictures, [most, least], k)
+    ax.imshow(mosaic, interpolation="nearest", origin="upper", extent=(0, mosaic.shape[1], mosaic.shape[0], 0))
+    ax.set_axis_off()
+    sync_layout(ax.figure)
+    fontsize = _caption_fontsize(ax, mosaic.shape, height)
+    what = {COMBINED: "mean −log10 p over scores", COMBINED_PAIRS: "mean −log10 p over pairs and scores"}.get(score, f"−log10 p of {score}")
+    for title, group, origins in zip(ROW_TITLES, (most, least), tile_origins):
+        _label_row(ax, title.format(what=what), group, origins, (height, width), fontsize)
+    return ax
+
+
+def format_neg_log10_p(value: float) -> str:
+    """−log10 p for a caption: one decimal, or two significant digits below 1 (so not all 0.0)."""
+    return f"{value:.1f}" if value >= 1.0 else f"{value:.2g}"
+
+
+def _mosaic(pictures: np.ndarray, groups: list[pd.DataFrame], k: int) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """White canvas with the groups' images in rows; also each tile's top-left (row, column)."""
+    height, width = pictures.shape[1:3]
+    pad = max(1, int(round(_PAD * width)))
+    title_room = max(2, int(round(_TITLE_ROOM * height)))
+    caption_room = max(3, int(round(_CAPTION_ROOM * height)))
+    row_height = title_room + height + caption_room
+    canvas = np.ones((row_height * len(groups), pad + k * (width + pad), 3))
+    origins: list[list[tuple[int, int]]] = []
+    for row_index, group in enumerate(groups):
+        top = row_index * row_height + title_room
+        row_origins = []
+        for column_index, example_id in enumerate(group["ID"].to_numpy(dtype=np.int64)):
+            left = pad + column_index * (width + pad)
+            canvas[top : top + height, left : left + width] = image_tile(pictures, int(example_id))
+            row_origins.append((top, left))
+        origins.append(row_origins)
+    return canvas, origins
+
+
+def _caption_fontsize(ax: Axes, mosaic_shape: tuple[int, ...], tile_height: int) -> float:
+    """Caption size that scales with the drawn tiles (an image with equal aspect is letterboxed)."""
+    width_pt, height_pt = axes_size_points(ax)
+    points_per_pixel = min(width_pt / mosaic_shape[1], height_pt / mosaic_shape[0])
+    return float(np.clip(0.13 * tile_height * points_per_pixel, 5.0, 9.0))
+
+
+def _label_row(
+    ax: Axes,
+    title: str,
+    group: pd.DataFrame,
+    origins: list[tuple[int, int]],
+    tile_shape: tuple[int, int],
+    fontsize: float,
+) -> None:
+    """Row title above the tiles; class, mean −log10 p and example id below each tile."""
+    height, width = tile_shape
+    if origins:
+        top, left = origins[0]
+        ax.text(left, top - 0.08 * height, title, ha="left", va="bottom", fontsize=fontsize + 1, fontweight="bold", gid="gallery-title")
+    else:
+        return
+    values = neg_log10_p(group)
+    for (top, left), class_name, value, example_id in zip(origins, group["#CHROM"].astype(str), values, group["ID"]):
+        # A bare digit class ("7") above a number would read as part of it.
+        shown_class = f"class {class_name}" if class_name.isdigit() else class_name
+        caption = f"{shown_class}\n{format_neg_log10_p(value)}  #{int(example_id)}"
+        ax.text(
+            left + width / 2,
+            top + height + 0.06 * height,
+            caption,
+            ha="center",
+            va="top",
+            fontsize=fontsize,
+            linespacing=1.15,
+            gid=f"caption:{int(example_id)}",
+        )

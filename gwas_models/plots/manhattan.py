@@ -1,0 +1,714 @@
+"""Manhattan plots: every training example's −log10 p, grouped by class like chromosomes.
+
+x runs over the examples, class after class in ``LABEL`` order and by ``POS`` inside a class, with
+a small gap between classes; neighbouring classes alternate colours. y is −log10 p of one score (or
+of the combined evidence). Two horizontal lines mark the Bonferroni threshold ``α / n_tests``
+(solid) and a suggestive threshold (dashed, ``1 / n_tests`` by default), ``n_tests`` being the
+number of examples tested for that score.
+
+Drawing a million points is cheap when each class is one ``scatter`` call with one colour (a
+per-point colour array is what is slow), and vector files stay small when the points are
+rasterized. Below the suggestive line, points hidden under an identical marker are dropped (see
+:func:`~gwas_models.plots._style.thin_on_grid`); every point at or above it is always drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage, TextArea, VPacker
+from matplotlib.ticker import FuncFormatter
+
+from gwas_models.errors import InputError
+from gwas_models.plots._style import (
+    CLASS_COLOURS,
+    COMBINED,
+    COMBINED_SCORES,
+    NEG_LOG10_P_LABEL,
+    THRESHOLD_COLOUR,
+    UNDEFINED_DIRECTION_COLOUR,
+    as_text,
+    available_scores,
+    axes_size_points,
+    check_single_pair,
+    data_per_point,
+    neg_log10_p,
+    new_axes,
+    require_columns,
+    score_rows,
+    sync_layout,
+    tested_mask,
+    text_size_points,
+    thin_on_grid,
+)
+from gwas_models.plots.gallery import channels_last, image_tile
+
+AnnotateMode = Literal["per-class", "top", "none"]
+ANNOTATE_MODES: tuple[str, ...] = ("per-class", "top", "none")
+MANHATTAN_COLUMNS = ("#CHROM", "POS", "ID", "LABEL", "SCORE", "NEG_LOG10_P")
+SIGNED_COLUMNS = ("A", "B", "HARDER_IN")
+
+MARKER_AREA = 4.0  # points², i.e. a 2 pt disc: a million of them stay distinguishable in the tails
+THIN_CELL_FRACTION = 0.25  # thinning cell, as a fraction of the marker diameter
+CLASS_GAP_FRACTION = 0.08  # gap between classes, as a fraction of the mean class size
+TICK_FONTSIZE = 8.0
+LABEL_FONTSIZE = 7.0
+THUMBNAIL_POINTS = 30.0
+HEADROOM_POINTS = 16.0  # room above the highest point for its label
+LABEL_GAP_POINTS = 3.0  # between a point and its label
+DEFAULT_TOP_K = {"per-class": 1, "top": 10, "none": 0}
+
+
+# ------------------------------------------------------------------------------------------
+# Where each example goes on x
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassLayout:
+    """Positions of the examples on the x axis.
+
+    Attributes
+    ----------
+    class_names : list of str
+        Class names in ``LABEL`` order.
+    labels : int array
+        The class indices (``LABEL``) in the same order.
+    example_ids : int array
+        Every example, in plotting order (by class, then ``POS``).
+    x : float array
+        x of each entry of ``example_ids``.
+    starts, ends, centres : float arrays
+        x extent and middle of each class.
+    gap : float
+        Space between classes, in x units.
+    """
+
+    class_names: list[str]
+    labels: np.ndarray
+    example_ids: np.ndarray
+    x: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    centres: np.ndarray
+    gap: float
+
+    def positions(self, example_ids: np.ndarray) -> np.ndarray:
+        """x of the given example ids."""
+        index = pd.Index(self.example_ids).get_indexer(np.asarray(example_ids))
+        return self.x[index]
+
+    def class_rank(self, labels: np.ndarray) -> np.ndarray:
+        """Index of each label among the classes (0 for the first class on x)."""
+        return np.searchsorted(self.labels, np.asarray(labels))
+
+
+def class_layout(sumstats: pd.DataFrame) -> ClassLayout:
+    """Lay out every example of the table along x, class by class in ``LABEL`` order.
+
+    Rows whose test failed still take their place, so that every score of one table, and every
+    panel of a faceted plot, shares the same x.
+    """
+    require_columns(sumstats, ("#CHROM", "POS", "ID", "LABEL"), "a Manhattan plot")
+    examples = sumstats[["ID", "LABEL", "POS", "#CHROM"]]
+    if examples["ID"].duplicated().any():  # several scores: one row per example is enough
+        examples = examples.drop_duplicates("ID")
+    example_ids = examples["ID"].to_numpy(dtype=np.int64)
+    example_labels = examples["LABEL"].to_numpy(dtype=np.int64)
+    order = _class_order(example_labels, examples["POS"].to_numpy(dtype=np.int64), example_ids)
+    example_ids, example_labels = example_ids[order], example_labels[order]
+    labels, first = np.unique(example_labels, return_index=True)
+    class_names = [str(name) for name in examples["#CHROM"].iloc[order[first]]]
+    rank = np.searchsorted(labels, example_labels)
+    gap = CLASS_GAP_FRACTION * len(examples) / max(len(labels), 1)
+    x = np.arange(len(examples), dtype=np.float64) + rank * gap
+    last = np.r_[first[1:], len(examples)] - 1
+    starts, ends = x[first], x[last]
+    return ClassLayout(
+        class_names=class_names,
+        labels=labels,
+        example_ids=example_ids,
+        x=x,
+        starts=starts,
+        ends=ends,
+        centres=(starts + ends) / 2,
+        gap=gap,
+    )
+
+
+def _class_order(labels: np.ndarray, positions: np.ndarray, example_ids: np.ndarray) -> np.ndarray:
+    """Order by (LABEL, POS, ID): one argsort of a packed integer key when it fits in 63 bits.
+
+    For a million examples the packed key sorts in a tenth of the time of a three-key lexsort.
+    """
+    if labels.size == 0:
+        return np.arange(0)
+    spans = [int(values.max()) - int(values.min()) + 1 for values in (labels, positions, example_ids)]
+    if min(int(v.min()) for v in (labels, positions, example_ids)) >= 0 and np.prod(np.array(spans, dtype=float)) < 2.0**62:
+        key = (labels - labels.min()) * spans[1] + (positions - positions.min())
+        key = key * spans[2] + (example_ids - example_ids.min())
+        return np.argsort(key, kind="stable")
+    return np.lexsort((example_ids, positions, labels))
+
+
+# ------------------------------------------------------------------------------------------
+# Public drawing functions
+# ------------------------------------------------------------------------------------------
+
+
+def manhattan(
+    sumstats: pd.DataFrame,
+    score: str = COMBINED,
+    *,
+    alpha: float = 0.01,
+    suggestive: float | None = None,
+    annotate: AnnotateMode = "per-class",
+    top_k: int | None = None,
+    signed: bool = False,
+    thin: bool = True,
+    images: np.ndarray | None = None,
+    show_class_labels: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a Manhattan plot of one score.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        Summary statistics (see :mod:`gwas_models.formats.sumstats`). Rows whose ``ERRCODE`` is not
+        ``'.'`` or whose ``NEG_LOG10_P`` is missing are not drawn.
+    score : str
+        ``SCORE`` to draw; ``'combined'`` is the mean −log10 p over scores.
+    alpha : float
+        Family-wise level of the Bonferroni line, drawn at ``−log10(alpha / n_tests)``.
+    suggestive : float, optional
+        p-value of the dashed suggestive line; default ``1 / n_tests`` (one false positive
+        expected by chance).
+    annotate : {'per-class', 'top', 'none'}
+        Label with its example id the ``top_k`` best examples of each class that reach the
+        suggestive line (``'per-class'``, default ``top_k`` 1), or the ``top_k`` best overall
+        (``'top'``, default 10). Labels that cannot be placed without overlapping another label or
+        leaving the axes are left out, least significant first.
+    top_k : int, optional
+        See ``annotate``.
+    signed : bool
+        Two-sided ("Miami") plot: examples harder under architecture ``A`` (``HARDER_IN``) point
+        up, those harder under ``B`` point down. Examples without a direction are drawn up, grey.
+    thin : bool
+        Drop points below the suggestive line that would be hidden under an identical marker.
+    images : array, optional
+        Training images indexed by example id (``(n, c, h, w)``); when given, the annotated
+        examples are shown as thumbnails instead of bare ids.
+    show_class_labels : bool
+        Write class names under the x axis (off for the upper panels of a faceted plot).
+    ax : Axes, optional
+        Where to draw; a new figure otherwise.
+
+    Returns
+    -------
+    Axes
+        The scatter collections are labelled with their class name (and gid ``class:<name>``);
+        threshold lines have gids ``bonferroni`` and ``suggestive``; annotations have gids
+        ``hit:<example id>``.
+    """
+    _require_manhattan_columns(sumstats, signed)
+    options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels, panel=False)
+    options.check()
+    rows = score_rows(sumstats, score)
+    return _draw(rows, class_layout(rows), score, options, images, ax)
+
+
+def manhattan_facets(
+    sumstats: pd.DataFrame,
+    scores: Sequence[str] | None = None,
+    *,
+    figure: Figure | None = None,
+    alpha: float = 0.01,
+    suggestive: float | None = None,
+    annotate: AnnotateMode = "per-class",
+    top_k: int | None = None,
+    signed: bool = False,
+    thin: bool = True,
+    images: np.ndarray | None = None,
+) -> list[Axes]:
+    """One Manhattan panel per score, stacked, sharing x (one layout of the examples for all).
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        Summary statistics.
+    scores : sequence of str, optional
+        Scores to draw, top to bottom; default every score in the table, the combined evidence last.
+    figure : Figure, optional
+        Figure to draw in (its panels are added); a new one otherwise.
+    alpha, suggestive, annotate, top_k, signed, thin, images
+        As for :func:`manhattan`; thresholds are computed per panel from its own number of tests.
+
+    Returns
+    -------
+    list of Axes, one per score.
+    """
+    _require_manhattan_columns(sumstats, signed)
+    _Options(alpha, suggestive, annotate, top_k, signed, thin, True, panel=True).check()
+    if scores is None:
+        names = available_scores(sumstats)
+        scores = [name for name in names if name not in COMBINED_SCORES] + [name for name in names if name in COMBINED_SCORES]
+    scores = list(scores)
+    if not scores:
+        raise InputError("no scores to draw")
+    panel_rows = [score_rows(sumstats, name) for name in scores]
+    check_single_pair(sumstats)
+    layout = class_layout(sumstats)
+    if figure is None:
+        import matplotlib.pyplot as plt  # a pyplot figure displays in notebooks; the CLI passes its own
+
+        figure = plt.figure(figsize=facet_figsize(len(scores), len(layout.class_names)), layout="constrained")
+    axes = figure.subplots(len(scores), 1, sharex=True, squeeze=False)[:, 0].tolist()
+    title = _pair_title(sumstats, "one panel per score" if len(scores) > 1 else scores[0])
+    if signed:
+        title += f"\n{_direction_note(sumstats)}"
+    figure.suptitle(title, fontsize=10)
+    for index, (name, rows, ax) in enumerate(zip(scores, panel_rows, axes)):
+        last = index == len(scores) - 1
+        options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels=last, panel=True)
+        _draw(rows, layout, name, options, images, ax)
+    return axes
+
+
+def _require_manhattan_columns(sumstats: pd.DataFrame, signed: bool) -> None:
+    require_columns(sumstats, MANHATTAN_COLUMNS, "a Manhattan plot")
+    if signed:
+        require_columns(sumstats, SIGNED_COLUMNS, "a signed plot (a table of two architectures)")
+
+
+def manhattan_figsize(n_classes: int, signed: bool = False) -> tuple[float, float]:
+    """A figure size (inches) that keeps class labels readable: wider with many classes."""
+    width = float(np.clip(7.0 + 0.06 * n_classes, 10.0, 16.0))
+    return width, 6.0 if signed else 4.8
+
+
+def facet_figsize(n_panels: int, n_classes: int) -> tuple[float, float]:
+    """Figure size of a faceted plot: one short panel per score."""
+    width, _ = manhattan_figsize(n_classes)
+    return width, 1.0 + 2.0 * n_panels
+
+
+# ------------------------------------------------------------------------------------------
+# Drawing, step by step
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Points:
+    """The tested rows of one score, ready to draw."""
+
+    example_ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray  # signed in a Miami plot
+    strength: np.ndarray  # −log10 p, always ≥ 0
+    class_rank: np.ndarray
+    undefined_direction: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How to draw one panel (see :func:`manhattan` for the meaning of each)."""
+
+    alpha: float
+    suggestive: float | None
+    annotate: str
+    top_k: int | None
+    signed: bool
+    thin: bool
+    show_class_labels: bool
+    panel: bool  # one panel of a faceted figure: short title, the pair is in the figure's title
+
+    def check(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise InputError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+        if self.suggestive is not None and not 0.0 < self.suggestive <= 1.0:
+            raise InputError(f"the suggestive p-value must lie in (0, 1], got {self.suggestive}")
+        if self.annotate not in ANNOTATE_MODES:
+            raise InputError(f"annotate must be one of {', '.join(ANNOTATE_MODES)}, got {self.annotate!r}")
+        if self.top_k is not None and self.top_k < 0:
+            raise InputError(f"top_k must not be negative, got {self.top_k}")
+
+
+def _draw(rows: pd.DataFrame, layout: ClassLayout, score: str, options: _Options, images: np.ndarray | None, ax: Axes | None) -> Axes:
+    pictures = channels_last(images) if images is not None else None
+    points = _points(rows, layout, options.signed)
+    n_tests = len(points.x)
+    bonferroni_y = -np.log10(options.alpha / max(n_tests, 1))
+    suggestive_y = -np.log10(options.suggestive if options.suggestive is not None else 1.0 / max(n_tests, 1))
+    ax = new_axes(ax, manhattan_figsize(len(layout.class_names), options.signed))
+    # Everything that takes room around the axes comes first, so that after the layout runs the
+    # axes size is final: thinning cells and label positions are computed in points from it.
+    _set_limits(ax, layout, points, bonferroni_y, options.signed, pictures is not None)
+    _class_axis(ax, layout, options.show_class_labels)
+    _threshold_lines(ax, bonferroni_y, suggestive_y, options)
+    _axis_labels(ax, rows, score, n_tests, options)
+    sync_layout(ax.figure)
+    _scatter_classes(ax, layout, points, suggestive_y, options.thin)
+    hits = _choose_hits(points, suggestive_y, options.annotate, options.top_k)
+    line_ys = [bonferroni_y, suggestive_y] + ([-bonferroni_y, -suggestive_y, 0.0] if options.signed else [])
+    _annotate_hits(ax, points, hits, pictures, line_ys)
+    return ax
+
+
+def _points(rows: pd.DataFrame, layout: ClassLayout, signed: bool) -> _Points:
+    """x, y and class of every tested row; y negative for "harder under B" in a signed plot."""
+    tested = rows[tested_mask(rows)]
+    strength = neg_log10_p(tested)
+    undefined = np.zeros(len(tested), dtype=bool)
+    y = strength.copy()
+    if signed:
+        harder_in = as_text(tested["HARDER_IN"])
+        down = (harder_in == as_text(tested["B"])).to_numpy(dtype=bool, na_value=False)
+        up = (harder_in == as_text(tested["A"])).to_numpy(dtype=bool, na_value=False)
+        undefined = ~down & ~up
+        y[down] = -y[down]
+    example_ids = tested["ID"].to_numpy(dtype=np.int64)
+    return _Points(
+        example_ids=example_ids,
+        x=layout.positions(example_ids),
+        y=y,
+        strength=strength,
+        class_rank=layout.class_rank(tested["LABEL"].to_numpy(dtype=np.int64)),
+        undefined_direction=undefined,
+    )
+
+
+def _set_limits(ax: Axes, layout: ClassLayout, points: _Points, bonferroni_y: float, signed: bool, thumbnails: bool) -> None:
+    """x spans the classes; y leaves room above the highest point (and threshold) for labels."""
+    ax.set_xlim(layout.starts[0] - layout.gap / 2 if len(layout.starts) else 0, layout.ends[-1] + layout.gap / 2 if len(layout.ends) else 1)
+    highest = max(float(points.strength.max()) if len(points.strength) else 0.0, bonferroni_y)
+    _, height_pt = axes_size_points(ax)
+    room_pt = HEADROOM_POINTS + (THUMBNAIL_POINTS if thumbnails else 0.0)
+    half_height_pt = height_pt / 2 if signed else height_pt
+    top = highest / max(1.0 - room_pt / max(half_height_pt, 1.0), 0.5) * 1.02
+    ax.set_ylim(-top if signed else 0.0, top)
+
+
+def _class_axis(ax: Axes, layout: ClassLayout, show_labels: bool) -> None:
+    """Class names at class centres: horizontal when they fit, else upright, else every k-th.
+
+    With many classes (CIFAR-100) every class keeps a short tick, and the labelled ones are spaced
+    so that upright labels never touch.
+    """
+    if not show_labels or len(layout.centres) == 0:
+        # Upper panels of a faceted plot share the bottom panel's ticks; they only hide the names.
+        ax.tick_params(axis="x", which="both", labelbottom=False)
+        return
+    width_pt, _ = axes_size_points(ax)
+    spacing_pt = _smallest_spacing_points(layout, ax, width_pt)
+    widest_pt = max(text_size_points(name, TICK_FONTSIZE)[0] for name in layout.class_names)
+    line_pt = 1.2 * TICK_FONTSIZE
+    if widest_pt + 4.0 <= spacing_pt:
+        step, rotation = 1, 0
+    else:
+        step, rotation = max(1, int(np.ceil((line_pt + 1.0) / max(spacing_pt, 1e-9)))), 90
+    shown = np.arange(0, len(layout.centres), step)
+    ax.set_xticks(layout.centres[shown], [layout.class_names[i] for i in shown], rotation=rotation, fontsize=TICK_FONTSIZE)
+    ax.tick_params(axis="x", which="major", length=4)
+    if step > 1:  # the unlabelled classes keep a short tick, so that every class can be counted
+        ax.set_xticks(np.delete(layout.centres, shown), minor=True)
+        ax.tick_params(axis="x", which="minor", length=2, labelbottom=False)
+
+
+def _smallest_spacing_points(layout: ClassLayout, ax: Axes, width_pt: float) -> float:
+    if len(layout.centres) < 2:
+        return width_pt
+    x0, x1 = ax.get_xlim()
+    return float(np.diff(layout.centres).min()) * width_pt / (x1 - x0)
+
+
+def _scatter_classes(ax: Axes, layout: ClassLayout, points: _Points, suggestive_y: float, thin: bool) -> None:
+    """One rasterized scatter per class (one colour each); thinned below the suggestive line."""
+    if thin and len(points.x):
+        per_x, per_y = data_per_point(ax)
+        diameter = np.sqrt(MARKER_AREA)
+        keep = thin_on_grid(
+            points.x,
+            points.y,
+            diameter * THIN_CELL_FRACTION * per_x,
+            diameter * THIN_CELL_FRACTION * per_y,
+            always=points.strength >= suggestive_y,
+        )
+    else:
+        keep = np.arange(len(points.x))
+    undefined = points.undefined_direction[keep]
+    directed = keep[~undefined]
+    order = directed[np.argsort(points.class_rank[directed], kind="stable")]
+    bounds = np.searchsorted(points.class_rank[order], np.arange(len(layout.class_names) + 1))
+    for rank, name in enumerate(layout.class_names):
+        members = order[bounds[rank] : bounds[rank + 1]]
+        ax.scatter(
+            points.x[members],
+            points.y[members],
+            s=MARKER_AREA,
+            c=CLASS_COLOURS[rank % 2],
+            linewidths=0,
+            rasterized=True,
+            label=name,
+            gid=f"class:{name}",
+        )
+    if undefined.any():
+        members = keep[undefined]
+        ax.scatter(points.x[members], points.y[members], s=MARKER_AREA, c=UNDEFINED_DIRECTION_COLOUR, linewidths=0, rasterized=True, label="direction undefined", gid="direction-undefined")
+
+
+def _threshold_lines(ax: Axes, bonferroni_y: float, suggestive_y: float, options: _Options) -> None:
+    """Solid Bonferroni and dashed suggestive lines, named just outside the right edge."""
+    alpha, suggestive = options.alpha, options.suggestive
+    sides = (1.0, -1.0) if options.signed else (1.0,)
+    for side in sides:
+        ax.axhline(side * bonferroni_y, color=THRESHOLD_COLOUR, lw=0.9, ls="-", zorder=3, gid="bonferroni")
+        ax.axhline(side * suggestive_y, color=THRESHOLD_COLOUR, lw=0.8, ls=(0, (4, 3)), alpha=0.8, zorder=3, gid="suggestive")
+    suggestive_name = "1/n" if suggestive is None else f"{suggestive:g}"
+    texts = {"bonferroni": f"Bonferroni\nα = {alpha:g}", "suggestive": f"suggestive\np = {suggestive_name}"}
+    # Nudge the two names apart when the lines are closer than the names are tall.
+    _, per_y = data_per_point(ax)
+    gap_pt = (bonferroni_y - suggestive_y) / per_y
+    needed_pt = 2 * 1.2 * LABEL_FONTSIZE + 3
+    push_pt = max(0.0, (needed_pt - gap_pt) / 2)
+    for side in sides:
+        for name, y, nudge in (("bonferroni", bonferroni_y, push_pt), ("suggestive", suggestive_y, -push_pt)):
+            ax.annotate(
+                texts[name],
+                xy=(1.0, side * y),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, side * nudge),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=LABEL_FONTSIZE,
+                color=THRESHOLD_COLOUR,
+                annotation_clip=False,
+                gid=f"{name}-label",
+            )
+
+
+def _axis_labels(ax: Axes, rows: pd.DataFrame, score: str, n_tests: int, options: _Options) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if options.show_class_labels:
+        ax.set_xlabel("class (examples in class order)", fontsize=9)
+    if options.signed:
+        ax.axhline(0.0, color="0.3", lw=0.6, zorder=2.5)
+        # A panel is too short for the directions: the figure title carries them instead.
+        ax.set_ylabel(NEG_LOG10_P_LABEL if options.panel else _signed_ylabel(rows), fontsize=9)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))
+    else:
+        ax.set_ylabel(NEG_LOG10_P_LABEL, fontsize=9)
+    if options.panel:
+        ax.set_title(f"{score} · {n_tests:,} examples tested", fontsize=9, loc="left")
+    else:
+        ax.set_title(f"{_pair_title(rows, score)} · {n_tests:,} examples tested", fontsize=10, loc="left")
+
+
+def _signed_ylabel(rows: pd.DataFrame) -> str:
+    """y label of a signed plot, read bottom to top: harder under B, then harder under A."""
+    arch_a, arch_b = _pair(rows) or ("A", "B")
+    return f"harder under {arch_b}  ←  {NEG_LOG10_P_LABEL}  →  harder under {arch_a}"
+
+
+def _direction_note(rows: pd.DataFrame) -> str:
+    """Which side of a signed plot is harder under which architecture, as one line."""
+    arch_a, arch_b = _pair(rows) or ("A", "B")
+    return f"up: harder under {arch_a}, down: harder under {arch_b}"
+
+
+def _pair(rows: pd.DataFrame) -> tuple[str, str] | None:
+    """The two architectures of a pair table; None for a table of three or more (one-way)."""
+    if {"A", "B"} <= set(rows.columns) and len(rows):
+        first = rows.iloc[0]
+        return str(first["A"]), str(first["B"])
+    return None
+
+
+def _pair_title(rows: pd.DataFrame, score: str) -> str:
+    pair = _pair(rows)
+    return f"{pair[0]} vs {pair[1]}: {score}" if pair else score
+
+
+# ------------------------------------------------------------------------------------------
+# Annotations
+# ------------------------------------------------------------------------------------------
+
+
+def _choose_hits(points: _Points, suggestive_y: float, annotate: str, top_k: int | None) -> np.ndarray:
+    """Indices into ``points`` of the examples to label, most significant first."""
+    k = DEFAULT_TOP_K[annotate] if top_k is None else top_k
+    if annotate == "none" or k == 0 or len(points.x) == 0:
+        return np.empty(0, dtype=np.int64)
+    if annotate == "top":
+        # Only the k largest (with ties at the k-th) need sorting; sorting a million floats does not.
+        cut = np.partition(points.strength, len(points.strength) - k)[len(points.strength) - k] if k < len(points.strength) else -np.inf
+        candidates = np.flatnonzero(points.strength >= cut)
+    else:
+        candidates = np.flatnonzero(points.strength >= suggestive_y)
+    # Most significant first; equal values by example id, so the choice is reproducible.
+    ranked = candidates[np.lexsort((points.example_ids[candidates], -points.strength[candidates]))]
+    if annotate == "top":
+        return ranked[:k]
+    # Place of each hit within its class: a stable sort by class keeps the significance order.
+    by_class = np.argsort(points.class_rank[ranked], kind="stable")
+    sorted_classes = points.class_rank[ranked][by_class]
+    within = np.arange(len(by_class)) - np.searchsorted(sorted_classes, sorted_classes, side="left")
+    order_in_class = np.empty(len(ranked), dtype=np.int64)
+    order_in_class[by_class] = within
+    return ranked[order_in_class < k]
+
+
+def _annotate_hits(ax: Axes, points: _Points, hits: np.ndarray, pictures: np.ndarray | None, line_ys: list[float]) -> None:
+    """Label the hits with their id (or a thumbnail and id), placed so that no two labels overlap.
+
+    Labels also keep off the threshold lines, so that a line is never hidden behind a label.
+    """
+    if len(hits) == 0:
+        return
+    to_points = 72.0 / ax.figure.dpi
+    anchors = ax.transData.transform(np.column_stack([points.x[hits], points.y[hits]])) * to_points
+    texts = [str(int(points.example_ids[i])) for i in hits]
+    sizes = np.array([_box_size(text, pictures is not None) for text in texts])
+    box = ax.get_window_extent().get_points() * to_points
+    line_heights = ax.transData.transform(np.column_stack([np.zeros(len(line_ys)), line_ys]))[:, 1] * to_points
+    lines = [np.array([box[0][0], y - 1.0, box[1][0], y + 1.0]) for y in line_heights]
+    downward = points.y[hits] < 0
+    offsets = place_labels(anchors, sizes, box, downward, obstacles=lines)
+    for hit, text, size, offset in zip(hits, texts, sizes, offsets):
+        if offset is None:
+            continue
+        xy = (points.x[hit], points.y[hit])
+        # A leader line only when the label is not right next to its point.
+        distance = max(abs(offset[0]) - size[0] / 2, abs(offset[1]) - size[1] / 2)
+        far = distance > LABEL_GAP_POINTS + 1.0
+        if pictures is not None:
+            _thumbnail(ax, xy, offset, text, pictures, int(points.example_ids[hit]))
+        else:
+            ax.annotate(
+                text,
+                xy=xy,
+                xytext=offset,
+                textcoords="offset points",
+                ha="center",
+                va="center",
+                fontsize=LABEL_FONTSIZE,
+                zorder=5,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75},
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.35", "shrinkA": 0, "shrinkB": 1.5} if far else None,
+                gid=f"hit:{text}",
+            )
+
+
+def _box_size(text: str, thumbnail: bool) -> tuple[float, float]:
+    """Width and height in points of a label (text with its padding, or thumbnail above text)."""
+    width, height = text_size_points(text, LABEL_FONTSIZE)
+    if thumbnail:
+        return max(width, THUMBNAIL_POINTS) + 6.0, THUMBNAIL_POINTS + height + 6.0
+    return width + 2.0, height + 1.0
+
+
+def _thumbnail(ax: Axes, xy: tuple[float, float], offset: tuple[float, float], text: str, pictures: np.ndarray, example_id: int) -> None:
+    tile = image_tile(pictures, example_id)
+    zoom = THUMBNAIL_POINTS / max(tile.shape[:2])
+    content = VPacker(
+        children=[OffsetImage(tile, zoom=zoom, interpolation="nearest"), TextArea(text, textprops={"fontsize": LABEL_FONTSIZE})],
+        align="center",
+        pad=0,
+        sep=1,
+    )
+    box = AnnotationBbox(
+        content,
+        xy,
+        xybox=offset,
+        xycoords="data",
+        boxcoords="offset points",
+        pad=0.15,
+        frameon=True,
+        bboxprops={"ec": "0.5", "lw": 0.5},
+        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.35", "shrinkA": 0, "shrinkB": 1.5},
+        zorder=5,
+    )
+    box.set_gid(f"hit:{text}")
+    ax.add_artist(box)
+
+
+def place_labels(
+    anchors: np.ndarray,
+    sizes: np.ndarray,
+    bounds: np.ndarray,
+    downward: np.ndarray,
+    gap: float = LABEL_GAP_POINTS,
+    obstacles: Sequence[np.ndarray] = (),
+) -> list[tuple[float, float] | None]:
+    """Greedy placement of label boxes next to their points, without overlaps or clipping.
+
+    Labels are placed in the given order (most important first). Each tries positions above its
+    point (below, for ``downward`` points of a signed plot), then diagonally, beside, on the other
+    side, and stacked further out; it takes the first position that stays inside ``bounds`` and overlaps neither a
+    placed label nor another labelled point. A label with no such position is left out.
+
+    Parameters
+    ----------
+    anchors : array (m, 2)
+        Points to label, in points (1/72 inch) in display space.
+    sizes : array (m, 2)
+        Width and height of each label box, in points.
+    bounds : array (2, 2)
+        Lower-left and upper-right corners of the area labels must stay in.
+    downward : bool array (m,)
+        Place below rather than above.
+    gap : float
+        Space between a point and its label, in points.
+    obstacles : sequence of arrays (4,)
+        Further boxes ``(x0, y0, x1, y1)`` that labels must not cover (e.g. threshold lines).
+
+    Returns
+    -------
+    list of (dx, dy) offsets of each box centre from its anchor, or None where it did not fit.
+    """
+    placed: list[np.ndarray] = [np.asarray(box, dtype=np.float64) for box in obstacles]
+    point_boxes = [np.array([x - 1.5, y - 1.5, x + 1.5, y + 1.5]) for x, y in anchors]
+    offsets: list[tuple[float, float] | None] = []
+    for index, ((x, y), (width, height), down) in enumerate(zip(anchors, sizes, downward)):
+        sign = -1.0 if down else 1.0
+        chosen = None
+        for dx, dy in _candidate_offsets(width, height, gap):
+            centre_x, centre_y = x + dx, y + sign * dy
+            candidate = np.array([centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2])
+            if not _inside(candidate, bounds):
+                continue
+            if any(_overlap(candidate, other) for other in placed):
+                continue
+            if any(_overlap(candidate, point_boxes[j]) for j in range(len(point_boxes)) if j != index):
+                continue
+            chosen = (float(dx), float(sign * dy))
+            placed.append(candidate)
+            break
+        offsets.append(chosen)
+    return offsets
+
+
+def _candidate_offsets(width: float, height: float, gap: float) -> list[tuple[float, float]]:
+    above = gap + height / 2
+    beside = gap + width / 2
+    candidates = [(0.0, above), (beside, above), (-beside, above), (beside, 0.0), (-beside, 0.0)]
+    candidates += [(0.0, -above), (beside, -above), (-beside, -above)]
+    for level in range(1, 6):
+        lift = above + level * (height + 1.0)
+        candidates += [(0.0, lift), (beside, lift), (-beside, lift)]
+    return candidates
+
+
+def _inside(box: np.ndarray, bounds: np.ndarray) -> bool:
+    return box[0] >= bounds[0][0] and box[1] >= bounds[0][1] and box[2] <= bounds[1][0] and box[3] <= bounds[1][1]
+
+
+def _overlap(first: np.ndarray, second: np.ndarray) -> bool:
+    return first[0] < second[2] and second[0] < first[2] and first[1] < second[3] and second[1] < first[3]

@@ -1,0 +1,221 @@
+"""QQ plots of p-values: observed against expected −log10 p, with a 95% band and λGC.
+
+Under the null hypothesis the ``n`` p-values of a score are uniform, and the k-th smallest follows
+Beta(k, n − k + 1). Its mean k / (n + 1) gives the expected value and its 2.5% and 97.5% quantiles
+give the pointwise band. Points above the band that leave the diagonal only at the top are
+associations; a whole curve lifted off the diagonal is inflation, measured by the genomic control
+factor λGC = median(χ²₁ quantile of p) / median(χ²₁) (1 without inflation).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from scipy import stats
+
+from gwas_models.analysis.multitest import genomic_control_lambda
+from gwas_models.errors import InputError
+from gwas_models.plots._style import (
+    BAND_COLOUR,
+    COMBINED_SCORES,
+    INFLATION_WARNING,
+    NEG_LOG10_P_LABEL,
+    NEUTRAL_TEXT_COLOUR,
+    available_scores,
+    data_per_point,
+    inflation_colour,
+    neg_log10_p,
+    new_axes,
+    require_columns,
+    score_rows,
+    sync_layout,
+    tested_mask,
+    thin_on_grid,
+)
+
+QQ_COLUMNS = ("SCORE", "NEG_LOG10_P")
+MARKER_AREA = 6.0
+THIN_CELL_FRACTION = 0.25
+BAND_POINTS = 400
+CURVE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#ff7f0e", "#d62728")
+LN10 = np.log(10.0)
+
+
+def lambda_gc(neg_log10_p: np.ndarray) -> float:
+    """Genomic control inflation factor of p-values given as −log10 p.
+
+    ``median(chi2.isf(p, 1)) / chi2.ppf(0.5, 1)``, by
+    :func:`~gwas_models.analysis.multitest.genomic_control_lambda`. p is recovered as ``10 ** -x``:
+    p-values below 1e-308 become 0, i.e. infinitely large statistics, which leaves the median
+    unchanged unless half the tests are that extreme. NaN for no finite values.
+    """
+    values = np.asarray(neg_log10_p, dtype=np.float64)
+    return genomic_control_lambda(np.power(10.0, -values[np.isfinite(values)]))
+
+
+def expected_neg_log10_p(n: int) -> np.ndarray:
+    """Expected −log10 p of the sorted p-values (smallest first): −log10(k / (n + 1)), k = 1..n."""
+    return np.log10(n + 1.0) - np.log10(np.arange(1, n + 1, dtype=np.float64))
+
+
+def confidence_band(n: int, level: float = 0.95, n_points: int = BAND_POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pointwise band of the k-th smallest of ``n`` uniform p-values, on the −log10 scale.
+
+    Parameters
+    ----------
+    n : int
+        Number of p-values.
+    level : float
+        Coverage of the band.
+    n_points : int
+        Ranks at which it is computed: log-spaced, i.e. evenly spaced in expected −log10 p,
+        always including ranks 1 and n.
+
+    Returns
+    -------
+    (expected, lower, upper) : arrays
+        Expected −log10 p, and the band's lower and upper −log10 p, at the chosen ranks (largest
+        expected value first).
+    """
+    if n < 1:
+        empty = np.empty(0)
+        return empty, empty, empty
+    ranks = np.unique(np.round(np.geomspace(1, n, num=min(n, n_points))).astype(np.int64))
+    tail = (1.0 - level) / 2.0
+    # beta.isf/ppf of the k-th order statistic; −log10 of the small p end is the upper edge.
+    upper = -np.log10(stats.beta.ppf(tail, ranks, n - ranks + 1))
+    lower = -np.log10(stats.beta.isf(tail, ranks, n - ranks + 1))
+    expected = np.log10(n + 1.0) - np.log10(ranks)
+    return expected, lower, upper
+
+
+def qq(
+    sumstats: pd.DataFrame,
+    score: str | Sequence[str] | None = None,
+    *,
+    level: float = 0.95,
+    thin: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a QQ plot: one curve per score, the null band, and λGC of each curve in the legend.
+
+    Parameters
+    ----------
+    sumstats : DataFrame
+        Summary statistics with ``SCORE`` and ``NEG_LOG10_P`` (and ``ERRCODE``: failed tests are
+        left out).
+    score : str or sequence of str, optional
+        Score(s) to draw. Default: every score except ``combined`` (a mean of −log10 p is not a
+        p-value, so it is not uniform under the null; nor ``combined_pairs``), or the combined
+        evidence when nothing else is there.
+    level : float
+        Coverage of the band, computed for the largest number of tests among the curves.
+    thin : bool
+        Drop points hidden under an identical marker of the same curve (the bulk near the origin
+        of a million tests); the tail is unaffected.
+    ax : Axes, optional
+        Where to draw; a new figure otherwise.
+
+    Returns
+    -------
+    Axes
+        Curves are scatter collections labelled with their score (gid ``qq:<score>``), the band is
+        a ``fill_between`` with gid ``band``, and the legend text of each curve reads
+        ``<score> (λGC = …)``, coloured orange above 1.1 and red above 1.25.
+    """
+    require_columns(sumstats, QQ_COLUMNS, "a QQ plot")
+    if not 0.0 < level < 1.0:
+        raise InputError(f"the band's level must lie strictly between 0 and 1, got {level}")
+    curves = _curves(sumstats, score)
+    ax = new_axes(ax, (5.5, 5.5))
+    largest_n = max(len(values) for values in curves.values())
+    top_expected = np.log10(largest_n + 1.0)
+    top_observed = max([float(values.max()) for values in curves.values() if len(values)] + [top_expected])
+    ax.set_xlim(0.0, top_expected * 1.04)
+    ax.set_ylim(0.0, top_observed * 1.06)
+    ax.set_xlabel(f"expected {NEG_LOG10_P_LABEL}", fontsize=9)
+    ax.set_ylabel(f"observed {NEG_LOG10_P_LABEL}", fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if {"A", "B"} <= set(sumstats.columns) and len(sumstats):
+        ax.set_title(f"{sumstats['A'].iloc[0]} vs {sumstats['B'].iloc[0]}", fontsize=10, loc="left")
+    sync_layout(ax.figure)
+    _band(ax, largest_n, level)
+    ax.plot([0.0, top_expected * 1.04], [0.0, top_expected * 1.04], color="0.35", lw=0.8, ls=(0, (4, 3)), zorder=2, gid="diagonal")
+    inflation = {}
+    for index, (name, values) in enumerate(curves.items()):
+        inflation[name] = lambda_gc(values)
+        _curve(ax, name, values, CURVE_COLOURS[index % len(CURVE_COLOURS)], thin)
+    _legend(ax, inflation, level)
+    return ax
+
+
+def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> dict[str, np.ndarray]:
+    """−log10 p of the tested rows of each score to draw, sorted largest first."""
+    if score is None:
+        names = available_scores(sumstats)
+        chosen = [name for name in names if name not in COMBINED_SCORES] or names
+    elif isinstance(score, str):
+        chosen = [score]
+    else:
+        chosen = list(score)
+    if not chosen:
+        raise InputError("the summary statistics hold no scores to draw")
+    curves = {}
+    for name in chosen:
+        rows = score_rows(sumstats, name)
+        values = neg_log10_p(rows[tested_mask(rows)])
+        if values.size == 0:
+            raise InputError(f"score {name!r} has no tested examples (every row has an ERRCODE)")
+        curves[name] = np.sort(values)[::-1]
+    return curves
+
+
+def _band(ax: Axes, n: int, level: float) -> None:
+    expected, lower, upper = confidence_band(n, level)
+    ax.fill_between(expected, lower, upper, color=BAND_COLOUR, alpha=0.55, linewidth=0, zorder=1, gid="band", label=f"{level:.0%} band (n = {n:,})")
+
+
+def _curve(ax: Axes, name: str, observed: np.ndarray, colour: str, thin: bool) -> None:
+    expected = expected_neg_log10_p(len(observed))
+    if thin:
+        per_x, per_y = data_per_point(ax)
+        cell = np.sqrt(MARKER_AREA) * THIN_CELL_FRACTION
+        # The few most extreme points are always kept, whatever their spacing.
+        always = np.zeros(len(observed), dtype=bool)
+        always[: min(len(observed), 1000)] = True
+        keep = thin_on_grid(expected, observed, cell * per_x, cell * per_y, always)
+    else:
+        keep = slice(None)
+    ax.scatter(expected[keep], observed[keep], s=MARKER_AREA, c=colour, linewidths=0, rasterized=True, zorder=3, label=name, gid=f"qq:{name}")
+
+
+def _legend(ax: Axes, inflation: dict[str, float], level: float) -> None:
+    """Legend entries ``score (λGC = x.xxx)``, the λ coloured by how inflated it is."""
+    handles, labels = ax.get_legend_handles_labels()
+    relabelled = [f"{label} (λGC = {inflation[label]:.3f})" if label in inflation else label for label in labels]
+    legend = ax.legend(handles, relabelled, loc="upper left", fontsize=8, frameon=False, markerscale=2.0)
+    for text, label in zip(legend.get_texts(), labels):
+        if label in inflation:
+            colour = inflation_colour(inflation[label])
+            text.set_color(colour)
+            if colour != NEUTRAL_TEXT_COLOUR:
+                text.set_fontweight("bold")
+        text.set_gid(f"legend:{label}")
+    worst = max(inflation.values())
+    if worst > INFLATION_WARNING:
+        # Say what the colour means: a global shift between the architectures, not single hits.
+        ax.text(
+            0.98,
+            0.02,
+            f"λGC > {INFLATION_WARNING:g}: p-values inflated overall\n(one architecture shifts every example?)",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color=inflation_colour(worst),
+            gid="inflation-note",
+        )

@@ -1,0 +1,118 @@
+"""The gallery of the most and least architecture-sensitive examples (paper, Figure 1 left)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from test_plots_manhattan import simulate_sumstats
+
+from gwas_models.errors import DataError, InputError, ResultsError
+from gwas_models.plots.gallery import (
+    channels_last,
+    check_images_match,
+    format_neg_log10_p,
+    image_tile,
+    most_and_least_sensitive,
+    sensitivity_gallery,
+)
+
+N_EXAMPLES = 240  # simulate_sumstats(): 4 classes of 60
+
+
+def new_axes():
+    return Figure(figsize=(10, 4), layout="constrained").add_subplot()
+
+
+def distinct_images(n: int = N_EXAMPLES, channels: int = 3, side: int = 6) -> np.ndarray:
+    """Images that tell their example apart: every pixel of image i holds i / n."""
+    values = np.arange(n, dtype=np.float32)[:, None, None, None] / n
+    return np.broadcast_to(values, (n, channels, side, side)).copy()
+
+
+def combined_done(table):
+    return table[(table["SCORE"] == "combined") & (table["ERRCODE"] == ".")]
+
+
+def test_most_and_least_sensitive_are_the_extremes_of_the_combined_evidence():
+    table = simulate_sumstats()
+    most, least = most_and_least_sensitive(table, k=5)
+    rows = combined_done(table).sort_values("NEG_LOG10_P")
+    assert list(most["ID"]) == list(rows["ID"].iloc[::-1][:5])
+    assert list(least["ID"]) == list(rows["ID"][:5])
+    loss_most, _ = most_and_least_sensitive(table, k=3, score="loss")
+    assert set(loss_most["SCORE"]) == {"loss"}
+
+
+def test_gallery_shows_each_chosen_image_with_class_and_mean_neg_log10_p():
+    table = simulate_sumstats()
+    images = distinct_images()
+    ax = sensitivity_gallery(table, images, k=4, ax=new_axes())
+    mosaic = ax.images[0].get_array()
+    most, least = most_and_least_sensitive(table, k=4)
+    shown = set(np.unique(np.round(np.asarray(mosaic)[..., 0] * N_EXAMPLES).astype(int)))
+    chosen = set(most["ID"]) | set(least["ID"])
+    assert chosen <= shown and shown - chosen <= {N_EXAMPLES}  # plus the white background
+    captions = {t.get_gid(): t.get_text() for t in ax.texts if str(t.get_gid()).startswith("caption:")}
+    assert len(captions) == 8
+    for row in most.to_dict("records"):
+        text = captions[f"caption:{row['ID']}"]
+        assert row["#CHROM"] in text and format_neg_log10_p(row["NEG_LOG10_P"]) in text and f"#{row['ID']}" in text
+    titles = [t.get_text() for t in ax.texts if t.get_gid() == "gallery-title"]
+    assert titles[0].startswith("Most sensitive") and titles[1].startswith("Least sensitive")
+
+
+def test_each_tile_holds_its_own_image():
+    table = simulate_sumstats()
+    images = np.random.default_rng(0).uniform(size=(N_EXAMPLES, 1, 5, 7))
+    ax = sensitivity_gallery(table, images, k=3, ax=new_axes())
+    mosaic = np.asarray(ax.images[0].get_array())
+    most, _ = most_and_least_sensitive(table, k=3)
+    for example_id in most["ID"]:
+        tile = images[example_id, 0]
+        found = any(
+            np.allclose(mosaic[r : r + 5, c : c + 7, 0], tile)
+            for r in range(mosaic.shape[0] - 4)
+            for c in range(mosaic.shape[1] - 6)
+        )
+        assert found, f"image of example {example_id} is not in the gallery"
+
+
+def test_image_layouts_and_values_are_normalised_for_display():
+    assert channels_last(np.zeros((4, 3, 8, 9))).shape == (4, 8, 9, 3)
+    assert channels_last(np.zeros((4, 8, 9, 3))).shape == (4, 8, 9, 3)
+    assert channels_last(np.zeros((4, 8, 9))).shape == (4, 8, 9, 1)
+    standardised = np.linspace(-2.0, 3.0, 16).reshape(1, 4, 4, 1)
+    tile = image_tile(standardised, 0)
+    assert tile.shape == (4, 4, 3) and tile.min() == 0.0 and tile.max() == 1.0
+
+
+@pytest.mark.parametrize("shape", [(10, 64), (10, 1, 1, 64), (10, 5, 8, 8), (10, 2, 3, 4, 5)])
+def test_non_image_inputs_get_a_clear_error(shape):
+    with pytest.raises(DataError, match="not an image shape"):
+        sensitivity_gallery(simulate_sumstats(), np.zeros(shape), ax=new_axes())
+
+
+def test_images_of_another_dataset_are_refused():
+    table = simulate_sumstats()
+    with pytest.raises(DataError, match="training images"):
+        sensitivity_gallery(table, distinct_images(n=100), ax=new_axes())
+    check_images_match(table, distinct_images(), labels=_labels_by_id(table))  # the right dataset passes
+    with pytest.raises(DataError, match="another class"):
+        check_images_match(table, distinct_images(), labels=(_labels_by_id(table) + 1) % 4)
+
+
+def _labels_by_id(table) -> np.ndarray:
+    labels = np.zeros(N_EXAMPLES, dtype=np.int64)
+    labels[table["ID"].to_numpy()] = table["LABEL"].to_numpy()
+    return labels
+
+
+def test_bad_input_raises_the_library_errors():
+    table = simulate_sumstats()
+    with pytest.raises(ResultsError, match="#CHROM"):
+        sensitivity_gallery(table.drop(columns="#CHROM"), distinct_images(), ax=new_axes())
+    with pytest.raises(InputError, match="no score 'grand'"):
+        sensitivity_gallery(table, distinct_images(), score="grand", ax=new_axes())
+    with pytest.raises(InputError, match="at least 1"):
+        sensitivity_gallery(table, distinct_images(), k=0, ax=new_axes())

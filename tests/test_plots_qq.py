@@ -1,0 +1,120 @@
+"""QQ plots: expected v observed −log10 p, the beta-quantile band, λGC in the legend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from scipy import stats
+from test_plots_manhattan import simulate_sumstats
+
+from gwas_models.errors import InputError, ResultsError
+from gwas_models.plots._style import INFLATION_STRONG_COLOUR, INFLATION_WARNING_COLOUR, NEUTRAL_TEXT_COLOUR
+from gwas_models.plots.qq import confidence_band, expected_neg_log10_p, lambda_gc, qq
+
+
+def new_axes():
+    return Figure(figsize=(5, 5), layout="constrained").add_subplot()
+
+
+def table_with_lambda(target: float, n: int = 1001, score: str = "loss") -> pd.DataFrame:
+    """p-values whose 1-df chi-squared statistics are the null quantiles times ``target``.
+
+    With odd ``n`` and quantiles at (k − 0.5) / n, the median statistic is exactly
+    ``target * chi2.ppf(0.5, 1)``, so λGC is exactly ``target``.
+    """
+    uniform = (np.arange(1, n + 1) - 0.5) / n
+    statistic = target * stats.chi2.isf(uniform, 1)
+    neg_log10_p = -stats.chi2.logsf(statistic, 1) / np.log(10.0)
+    return pd.DataFrame({"SCORE": score, "NEG_LOG10_P": neg_log10_p, "P": 10.0**-neg_log10_p, "ERRCODE": "."})
+
+
+def curve(ax, score: str) -> np.ndarray:
+    return np.asarray(next(c for c in ax.collections if isinstance(c, PathCollection) and c.get_gid() == f"qq:{score}").get_offsets())
+
+
+def legend_text(ax, score: str):
+    return next(t for t in ax.get_legend().get_texts() if t.get_gid() == f"legend:{score}")
+
+
+def test_lambda_gc_matches_its_definition():
+    table = table_with_lambda(1.37)
+    assert lambda_gc(table["NEG_LOG10_P"].to_numpy()) == pytest.approx(1.37, rel=1e-9)
+    p = np.random.default_rng(0).uniform(size=2000)
+    expected = np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1)
+    assert lambda_gc(-np.log10(p)) == pytest.approx(expected, rel=1e-9)
+    assert np.isnan(lambda_gc(np.array([np.nan])))
+
+
+def test_band_is_the_beta_order_statistic_quantiles():
+    n = 500
+    expected, lower, upper = confidence_band(n, 0.95)
+    ranks = np.round((n + 1) / 10.0**expected).astype(int)
+    np.testing.assert_allclose(expected, -np.log10(ranks / (n + 1)))
+    np.testing.assert_allclose(upper, -np.log10(stats.beta.ppf(0.025, ranks, n - ranks + 1)), rtol=1e-10)
+    np.testing.assert_allclose(lower, -np.log10(stats.beta.ppf(0.975, ranks, n - ranks + 1)), rtol=1e-10)
+    assert {1, n} <= set(ranks.tolist())  # from the smallest p to the largest
+    assert np.all(lower <= expected + 1e-12) and np.all(expected <= upper + 1e-12)
+
+
+def test_plot_draws_the_band_and_the_sorted_points_at_their_expected_values():
+    table = simulate_sumstats(scores=("loss",), n_failed=5)
+    ax = qq(table, "loss", thin=False, ax=new_axes())
+    observed = table[(table["SCORE"] == "loss") & (table["ERRCODE"] == ".")]["NEG_LOG10_P"].to_numpy()
+    points = curve(ax, "loss")
+    n = len(observed)
+    np.testing.assert_allclose(points[:, 0], expected_neg_log10_p(n))
+    np.testing.assert_allclose(points[:, 1], np.sort(observed)[::-1])
+    band = next(c for c in ax.collections if c.get_gid() == "band")
+    vertices = band.get_paths()[0].vertices
+    expected, lower, upper = confidence_band(n)
+    for x, y in zip(expected, upper):
+        assert np.any(np.isclose(vertices[:, 0], x) & np.isclose(vertices[:, 1], y))
+    for x, y in zip(expected, lower):
+        assert np.any(np.isclose(vertices[:, 0], x) & np.isclose(vertices[:, 1], y))
+
+
+@pytest.mark.parametrize(
+    ("target", "colour"),
+    [(1.0, NEUTRAL_TEXT_COLOUR), (1.17, INFLATION_WARNING_COLOUR), (1.5, INFLATION_STRONG_COLOUR)],
+)
+def test_lambda_is_printed_and_coloured_by_inflation(target, colour):
+    ax = qq(table_with_lambda(target), ax=new_axes())
+    text = legend_text(ax, "loss")
+    assert f"λGC = {target:.3f}" in text.get_text()
+    assert to_hex(text.get_color()) == to_hex(colour)
+    notes = [t for t in ax.texts if t.get_gid() == "inflation-note"]
+    assert bool(notes) == (target > 1.1)
+
+
+def test_one_curve_per_score_without_the_combined_evidence_unless_asked():
+    table = simulate_sumstats(scores=("loss", "aum", "el2n"))
+    ax = qq(table, ax=new_axes())
+    drawn = {c.get_gid() for c in ax.collections if isinstance(c, PathCollection)}
+    assert drawn == {"qq:loss", "qq:aum", "qq:el2n"}
+    ax = qq(table, "combined", ax=new_axes())
+    assert {c.get_gid() for c in ax.collections if isinstance(c, PathCollection)} == {"qq:combined"}
+
+
+def test_thinning_a_large_study_keeps_the_tail_and_drops_hidden_points():
+    rng = np.random.default_rng(0)
+    neg_log10_p = -np.log10(rng.uniform(size=200_000))
+    table = pd.DataFrame({"SCORE": "loss", "NEG_LOG10_P": neg_log10_p, "ERRCODE": "."})
+    points = curve(qq(table, ax=new_axes()), "loss")
+    assert len(points) < 0.2 * len(table)
+    top = np.sort(neg_log10_p)[::-1][:1000]
+    np.testing.assert_allclose(points[:1000, 1], top)
+
+
+def test_bad_input_raises_the_library_errors():
+    table = simulate_sumstats()
+    with pytest.raises(ResultsError, match="NEG_LOG10_P"):
+        qq(table.drop(columns="NEG_LOG10_P"), ax=new_axes())
+    with pytest.raises(InputError, match="no score 'vog'"):
+        qq(table, "vog", ax=new_axes())
+    failed = table.assign(ERRCODE="CONST")
+    with pytest.raises(InputError, match="no tested examples"):
+        qq(failed, "loss", ax=new_axes())
