@@ -1,0 +1,367 @@
+"""Fingerprint files: the fitted fingerprint (JSON), the evaluation table (TSV), score vectors.
+
+Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 1::
+
+    {
+      "format": "gwasm-fingerprint",
+      "format_version": 1,
+      "dataset": "cifar10",            the runs' dataset; a fingerprint applies to it only
+      "n_examples": 50000,             its number of training examples
+      "score": "aum",                  the score whose values are the features
+      "higher_is_harder": false,       the score's direction
+      "classes": ["resnet20", "vgg16"],   architectures, in class order
+      "markers": {
+        "example_id": [...],           K marker examples, strongest evidence first
+        "neg_log10_p": [...],          their evidence on the runs the fingerprint was fitted on
+        "test": "welch"                "welch" (two architectures) or "welch_anova" (more)
+      },
+      "scaler": {"mean": [...], "scale": [...]},          StandardScaler.mean_, .scale_ (K each)
+      "logistic": {"coef": [[...]], "intercept": [...]},  LogisticRegression.coef_, .intercept_
+      "provenance": {...}              runs (seeds per architecture), K, versions, date, ...
+    }
+
+``json`` writes floats with ``repr``, which round-trips float64 exactly, so a reloaded fingerprint
+predicts bit for bit what the fitted one did. Loading validates everything and reports the first
+problem as one :class:`~gwas_models.errors.ResultsError` line naming the file.
+
+Evaluation TSV (``<prefix>.tsv``): the columns of
+:data:`gwas_models.analysis.fingerprint.SUMMARY_COLUMNS`, missing values written as ``NA``.
+
+Score vectors (``gwasm identify --scores FILE``): a CSV with an ``example_id`` column and one value
+column, or a ``.npy`` vector whose index is the example id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from gwas_models.analysis.fingerprint import SUMMARY_COLUMNS, Fingerprint
+from gwas_models.errors import InputError, ResultsError
+
+FORMAT_NAME = "gwasm-fingerprint"
+FORMAT_VERSION = 1
+EVIDENCE_TESTS = ("welch", "welch_anova")
+NA_REP = "NA"
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writing
+# --------------------------------------------------------------------------------------------
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` into a temporary file beside ``path``, then rename it onto ``path``.
+
+    A reader never sees a half-written file, and a failure leaves no temporary file behind.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprint JSON
+# --------------------------------------------------------------------------------------------
+
+
+def fingerprint_to_dict(fingerprint: Fingerprint) -> dict[str, Any]:
+    """The JSON document of a fingerprint (plain lists, ints, floats and strings)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dataset": fingerprint.dataset,
+        "n_examples": fingerprint.n_examples,
+        "score": fingerprint.score,
+        "higher_is_harder": fingerprint.higher_is_harder,
+        "classes": list(fingerprint.classes),
+        "markers": {
+            "example_id": fingerprint.marker_ids.tolist(),
+            "neg_log10_p": [_finite_or_none(v) for v in fingerprint.marker_neg_log10_p.tolist()],
+            "test": fingerprint.evidence_test,
+        },
+        "scaler": {"mean": fingerprint.scaler_mean.tolist(), "scale": fingerprint.scaler_scale.tolist()},
+        "logistic": {"coef": fingerprint.coef.tolist(), "intercept": fingerprint.intercept.tolist()},
+        "provenance": _plain(fingerprint.provenance),
+    }
+
+
+def save_fingerprint(fingerprint: Fingerprint, path: str | os.PathLike) -> Path:
+    """Write a fingerprint as JSON, atomically; returns the path."""
+    text = json.dumps(fingerprint_to_dict(fingerprint), indent=2, allow_nan=False) + "\n"
+    return write_text_atomic(path, text)
+
+
+def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
+    """Read and validate a fingerprint JSON file.
+
+    Raises
+    ------
+    ResultsError
+        One line naming the file and its first problem: missing, unreadable, not JSON, another
+        format or version, a missing or mistyped field, or parts that do not fit together.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"fingerprint file {path} not found")
+    try:
+        payload = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path} is not a gwasm fingerprint: not a text file") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path} is not a gwasm fingerprint: invalid JSON ({error.msg} at line {error.lineno})") from None
+    return fingerprint_from_dict(payload, source=str(path))
+
+
+def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerprint:
+    """Build a :class:`Fingerprint` from its JSON document, validating every field.
+
+    Parameters
+    ----------
+    payload : object
+        The parsed JSON.
+    source : str
+        Name used in error messages (the file path).
+    """
+    reader = _Reader(source)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        raise ResultsError(f"{source} is not a gwasm fingerprint (no \"format\": \"{FORMAT_NAME}\")")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ResultsError(f"{source}: fingerprint format version {version!r} is not supported (this gwasm reads {FORMAT_VERSION})")
+    markers = reader.mapping(payload, "markers")
+    scaler = reader.mapping(payload, "scaler")
+    logistic = reader.mapping(payload, "logistic")
+    test = reader.string(markers, "test", "markers.test")
+    if test not in EVIDENCE_TESTS:
+        raise ResultsError(f"{source}: markers.test must be one of {', '.join(EVIDENCE_TESTS)}, got {test!r}")
+    provenance = payload.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise ResultsError(f"{source}: provenance must be an object")
+    try:
+        return Fingerprint(
+            dataset=reader.string(payload, "dataset"),
+            n_examples=reader.integer(payload, "n_examples"),
+            score=reader.string(payload, "score"),
+            higher_is_harder=reader.boolean(payload, "higher_is_harder"),
+            classes=reader.strings(payload, "classes"),
+            marker_ids=reader.integers(markers, "example_id", "markers.example_id"),
+            marker_neg_log10_p=reader.numbers(markers, "neg_log10_p", "markers.neg_log10_p", allow_null=True),
+            evidence_test=test,
+            scaler_mean=reader.numbers(scaler, "mean", "scaler.mean"),
+            scaler_scale=reader.numbers(scaler, "scale", "scaler.scale"),
+            coef=reader.matrix(logistic, "coef", "logistic.coef"),
+            intercept=reader.numbers(logistic, "intercept", "logistic.intercept"),
+            provenance=provenance,
+        )
+    except InputError as error:
+        raise ResultsError(f"{source}: {error}") from None
+
+
+class _Reader:
+    """Typed field access with one-line errors naming the file and the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _get(self, mapping: Mapping[str, Any], key: str, name: str | None) -> Any:
+        if key not in mapping:
+            raise ResultsError(f"{self.source}: field {name or key!r} is missing")
+        return mapping[key]
+
+    def _fail(self, name: str, expected: str) -> ResultsError:
+        return ResultsError(f"{self.source}: field {name!r} must be {expected}")
+
+    def mapping(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> dict:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, dict):
+            raise self._fail(name or key, "an object")
+        return value
+
+    def string(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> str:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, str) or not value:
+            raise self._fail(name or key, "a non-empty string")
+        return value
+
+    def integer(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> int:
+        value = self._get(mapping, key, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(name or key, "an integer")
+        return value
+
+    def boolean(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> bool:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, bool):
+            raise self._fail(name or key, "true or false")
+        return value
+
+    def strings(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> list[str]:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._fail(name or key, "a list of non-empty strings")
+        return value
+
+    def integers(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> np.ndarray:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise self._fail(name or key, "a list of integers")
+        return np.asarray(value, dtype=np.int64)
+
+    def numbers(self, mapping: Mapping[str, Any], key: str, name: str | None = None, allow_null: bool = False) -> np.ndarray:
+        value = self._get(mapping, key, name)
+        if not isinstance(value, list) or not all(_is_number(v) or (allow_null and v is None) for v in value):
+            raise self._fail(name or key, "a list of numbers")
+        return np.asarray([np.nan if v is None else v for v in value], dtype=np.float64)
+
+    def matrix(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> np.ndarray:
+        value = self._get(mapping, key, name)
+        rows_ok = isinstance(value, list) and value and all(isinstance(r, list) and all(_is_number(v) for v in r) for r in value)
+        if not rows_ok or len({len(r) for r in value}) != 1:
+            raise self._fail(name or key, "a list of equally long lists of numbers")
+        return np.asarray(value, dtype=np.float64)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: an untested marker's evidence is written as null."""
+    return value if math.isfinite(value) else None
+
+
+def _plain(value: Any) -> Any:
+    """Provenance as JSON types (numpy scalars and arrays become numbers and lists)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation TSV
+# --------------------------------------------------------------------------------------------
+
+
+def write_evaluation(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write the evaluation summary as TSV, atomically; returns the path."""
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
+    if missing:
+        raise InputError(f"the evaluation summary lacks column(s) {', '.join(missing)}")
+    text = summary[list(SUMMARY_COLUMNS)].to_csv(sep="\t", index=False, na_rep=NA_REP, float_format="%.6g", lineterminator="\n")
+    return write_text_atomic(path, text)
+
+
+def read_evaluation(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an evaluation TSV written by :func:`write_evaluation` (checks its columns)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"fingerprint evaluation {path} not found")
+    try:
+        table = pd.read_csv(path, sep="\t", na_values=[NA_REP], keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path} is not a fingerprint evaluation table: {str(error).splitlines()[0]}") from None
+    missing = [c for c in SUMMARY_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}; write it with `gwasm fingerprint`")
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Score vectors of single runs
+# --------------------------------------------------------------------------------------------
+
+
+def read_score_vector(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One run's score of every example, from a CSV or a ``.npy`` file.
+
+    Parameters
+    ----------
+    path : CSV with an ``example_id`` column and exactly one value column, or a ``.npy`` 1-D
+        vector whose index is the example id.
+
+    Returns
+    -------
+    example_id : int64 array, values : float64 array (non-numeric entries become NaN)
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, wrong shape or columns, non-integer or repeated ids.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"score file {path} not found")
+    if path.suffix.lower() == ".npy":
+        example_id, values = _read_npy_vector(path)
+    else:
+        example_id, values = _read_csv_vector(path)
+    if len(np.unique(example_id)) != len(example_id):
+        raise InputError(f"{path}: example_id has duplicates")
+    if len(example_id) and example_id.min() < 0:
+        raise InputError(f"{path}: example_id must not be negative")
+    return example_id, values
+
+
+def _read_npy_vector(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        values = np.load(path, allow_pickle=False)
+    except Exception as error:  # numpy raises ValueError, OSError, EOFError... for bad files
+        raise InputError(f"cannot read {path} as .npy: {error}") from None
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.number):
+        raise InputError(f"{path} must hold a 1-D numeric vector, got shape {values.shape} of {values.dtype}")
+    return np.arange(len(values), dtype=np.int64), values.astype(np.float64)
+
+
+def _read_csv_vector(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path} as CSV: {str(error).splitlines()[0]}") from None
+    value_columns = [c for c in frame.columns if c != "example_id"]
+    if "example_id" not in frame.columns or len(value_columns) != 1:
+        raise InputError(f"{path} needs an 'example_id' column and exactly one value column, found {list(frame.columns)}")
+    ids = frame["example_id"]
+    if not pd.api.types.is_integer_dtype(ids.dtype):
+        raise InputError(f"{path}: example_id must be integers")
+    values = pd.to_numeric(frame[value_columns[0]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return ids.to_numpy(dtype=np.int64), values
+
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "fingerprint_from_dict",
+    "fingerprint_to_dict",
+    "load_fingerprint",
+    "read_evaluation",
+    "read_score_vector",
+    "save_fingerprint",
+    "write_evaluation",
+    "write_text_atomic",
+]

@@ -1,0 +1,419 @@
+"""Fingerprints: marker selection without leakage, held-out accuracy, and exact reloading.
+
+The simulated runs follow :mod:`gwas_models.analysis.simulate` (example difficulty shared by every
+run, independent run-to-run noise of sd 1), with effects added here per example: a few strong
+planted markers, and optionally a diffuse small effect on every example, so that random markers
+carry some signal, as real scores do.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from gwas_models.analysis.association import two_sample_test
+from gwas_models.analysis.fingerprint import (
+    SELECTIONS,
+    SUMMARY_COLUMNS,
+    Fingerprint,
+    check_architectures,
+    check_evaluation_options,
+    class_codes,
+    evaluate_fingerprint,
+    evaluate_scores,
+    fit_classifier,
+    fit_fingerprint,
+    heldout_accuracy,
+    identify,
+    marker_evidence,
+    parse_selections,
+    select_markers,
+    split_runs,
+    training_run_counts,
+)
+from gwas_models.analysis.simulate import simulate_score_matrix
+from gwas_models.errors import InputError, ResultsError
+from gwas_models.formats.fingerprint_file import (
+    fingerprint_to_dict,
+    load_fingerprint,
+    read_evaluation,
+    read_score_vector,
+    save_fingerprint,
+    write_evaluation,
+)
+from gwas_models.matrix import ScoreMatrix
+from gwas_models.plots.fingerprint import fingerprint_accuracy
+
+N_EXAMPLES = 2000
+PLANTED = np.arange(10) * 200  # 10 marker examples spread over the training set
+
+
+def with_effects(matrix: ScoreMatrix, effects: dict[str, np.ndarray]) -> ScoreMatrix:
+    """``matrix`` with ``effects[arch]`` (one value per example) added to every run of ``arch``."""
+    values = matrix.values.copy()
+    for arch, effect in effects.items():
+        values[matrix.groups == arch] += effect
+    return ScoreMatrix(
+        score=matrix.score,
+        values=values,
+        groups=matrix.groups,
+        seeds=matrix.seeds,
+        example_id=matrix.example_id,
+        labels=matrix.labels,
+        class_names=matrix.class_names,
+        dataset=matrix.dataset,
+        higher_is_harder=matrix.higher_is_harder,
+    )
+
+
+def planted_runs(seed: int = 1, runs: int = 20, strong: float = 3.0, diffuse_sd: float = 0.7) -> ScoreMatrix:
+    """A v B, ``runs`` runs each: 10 planted markers of effect ``strong`` sd, diffuse effects elsewhere."""
+    rng = np.random.default_rng(seed)
+    matrix = simulate_score_matrix(rng, N_EXAMPLES, {"A": runs, "B": runs}, dataset="sim")
+    effect = rng.normal(0.0, diffuse_sd, N_EXAMPLES)
+    effect[PLANTED] = strong
+    return with_effects(matrix, {"B": effect})
+
+
+def noise_runs(seed: int = 2) -> ScoreMatrix:
+    """A v B, 20 + 20 runs, no difference at all between the architectures."""
+    return simulate_score_matrix(np.random.default_rng(seed), N_EXAMPLES, {"A": 20, "B": 20}, dataset="sim")
+
+
+def three_arch_runs(seed: int = 3) -> ScoreMatrix:
+    """A, B, C with 12 runs each: B differs on examples 0-9, C on examples 10-19."""
+    rng = np.random.default_rng(seed)
+    matrix = simulate_score_matrix(rng, 400, {"A": 12, "B": 12, "C": 12}, dataset="sim3")
+    b_effect, c_effect = np.zeros(400), np.zeros(400)
+    b_effect[:10] = 3.0
+    c_effect[10:20] = 3.0
+    return with_effects(matrix, {"B": b_effect, "C": c_effect})
+
+
+# ------------------------------------------------------------------------------------------
+# What the evaluation shows
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted_evaluation():
+    return evaluate_fingerprint(planted_runs(), ["A", "B"], np.random.default_rng(0), n_splits=10, random_draws=10)
+
+
+def test_top_markers_identify_bottom_are_chance_random_in_between(planted_evaluation):
+    top = planted_evaluation.accuracy("loss", "top")
+    bottom = planted_evaluation.accuracy("loss", "bottom")
+    random = planted_evaluation.accuracy("loss", "random")
+    assert top >= 0.95
+    assert abs(bottom - 0.5) <= 0.15
+    assert bottom + 0.05 < random < top - 0.1
+
+
+def test_summary_has_documented_columns_and_counts(planted_evaluation):
+    summary = planted_evaluation.summary
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    assert list(summary["SELECT"]) == list(SELECTIONS)
+    assert (summary["K"] == 8).all() and (summary["CHANCE"] == 0.5).all()
+    assert (summary["N_TRAIN_RUNS"] == 20).all() and (summary["N_HELDOUT_RUNS"] == 20).all()
+    assert summary.set_index("SELECT").loc["random", "N_DRAWS"] == 10
+    assert summary.set_index("SELECT").loc["top", "N_DRAWS"] == 1
+    assert (summary["LOW"] <= summary["HIGH"]).all()
+    accuracies = planted_evaluation.accuracies
+    assert len(accuracies) == 10 * (1 + 1 + 10)
+    random = accuracies[accuracies["SELECT"] == "random"]
+    assert np.isclose(random["ACCURACY"].mean(), planted_evaluation.accuracy("loss", "random"))
+    assert np.isclose(random["ACCURACY"].std(ddof=1), summary.set_index("SELECT").loc["random", "SD"])
+
+
+def test_pure_noise_is_chance_held_out_but_leaky_selection_is_not():
+    """Markers chosen on all runs see the held-out runs' noise; chosen on training runs they do not.
+
+    The leaky variant below is the same pipeline except for where the evidence comes from, so the
+    gap between the two numbers is the leakage that the split removes.
+    """
+    matrix = noise_runs()
+    archs = ["A", "B"]
+    honest = evaluate_fingerprint(matrix, archs, np.random.default_rng(5), n_splits=10, selections=["top"])
+    assert abs(honest.accuracy("loss", "top") - 0.5) <= 0.12
+
+    leaky_evidence = marker_evidence(matrix.values, matrix.groups, archs)  # all 40 runs: the mistake
+    columns = select_markers(leaky_evidence, 8, "top")
+    codes = class_codes(matrix.groups, archs)
+    rng = np.random.default_rng(5)
+    leaky = []
+    for _ in range(10):
+        train, heldout = split_runs(matrix.groups, archs, 0.5, rng)
+        pipeline = fit_classifier(matrix.values[np.ix_(train, columns)], codes[train])
+        leaky.append(heldout_accuracy(pipeline, matrix.values[np.ix_(heldout, columns)], codes[heldout]))
+    assert np.mean(leaky) >= 0.7  # 0.78 here: clearly above chance, on the very same runs
+    assert np.mean(leaky) - honest.accuracy("loss", "top") >= 0.2
+
+
+def test_three_architectures_use_welch_anova_and_a_multinomial_classifier():
+    matrix = three_arch_runs()
+    evaluation = evaluate_fingerprint(matrix, ["A", "B", "C"], np.random.default_rng(0), n_splits=5, selections=["top", "bottom"])
+    assert evaluation.accuracy("loss", "top") >= 0.9
+    assert evaluation.accuracy("loss", "bottom") <= 0.6
+    assert np.isclose(evaluation.summary["CHANCE"].iloc[0], 1 / 3)
+    fitted = fit_fingerprint(matrix, ["A", "B", "C"], 8)
+    assert fitted.evidence_test == "welch_anova"
+    assert fitted.coef.shape == (3, 8) and fitted.intercept.shape == (3,)
+    assert set(fitted.marker_ids.tolist()) <= set(range(20))
+
+
+def test_same_seed_same_result_other_seed_other_splits():
+    matrix = planted_runs(runs=6)
+    options = dict(n_splits=3, random_draws=3)
+    first = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(7), **options)
+    again = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(7), **options)
+    other = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(8), **options)
+    pd.testing.assert_frame_equal(first.accuracies, again.accuracies)
+    assert not first.accuracies["ACCURACY"].equals(other.accuracies["ACCURACY"])
+
+
+def test_evaluate_scores_stacks_scores_and_picks_the_best():
+    rng = np.random.default_rng(4)
+    informative = planted_runs(runs=8)
+    useless = simulate_score_matrix(rng, N_EXAMPLES, {"A": 8, "B": 8}, score="aum", dataset="sim")
+    evaluation = evaluate_scores({"aum": useless, "loss": informative}, ["A", "B"], np.random.default_rng(0), n_splits=4, random_draws=2)
+    assert list(dict.fromkeys(evaluation.summary["SCORE"])) == ["aum", "loss"]
+    assert evaluation.best_score("top") == "loss"
+
+
+# ------------------------------------------------------------------------------------------
+# Building blocks
+# ------------------------------------------------------------------------------------------
+
+
+def test_evidence_is_the_welch_test_of_the_runs_given():
+    matrix = planted_runs(runs=6)
+    train = np.r_[0:3, 6:9]
+    evidence = marker_evidence(matrix.values[train], matrix.groups[train], ["A", "B"])
+    expected = two_sample_test(matrix.values[0:3], matrix.values[6:9]).neg_log10_p
+    np.testing.assert_array_equal(evidence.neg_log10_p, expected)
+    assert evidence.test == "welch"
+
+
+def test_split_is_stratified_disjoint_and_complete():
+    groups = np.array(["A"] * 7 + ["B"] * 5 + ["other"] * 3)
+    train, heldout = split_runs(groups, ["A", "B"], 0.5, np.random.default_rng(0))
+    assert not set(train) & set(heldout)
+    assert sorted(np.r_[train, heldout]) == list(range(12))  # runs of "other" left out
+    assert (groups[train] == "A").sum() == 4 and (groups[train] == "B").sum() == 3  # halves round up
+    assert training_run_counts(groups, ["A", "B"], 0.3) == {"A": 2, "B": 2}
+
+
+@pytest.mark.parametrize(
+    ("runs", "fraction", "fragment"),
+    [(2, 0.5, "'B' has 2 run(s)"), (3, 0.2, "'B' has 3 run(s)"), (4, 0.9, "'B' has 4 run(s)")],
+)
+def test_split_that_cannot_fit_or_hold_out_names_the_architecture(runs, fraction, fragment):
+    groups = np.array(["A"] * 20 + ["B"] * runs)
+    with pytest.raises(InputError, match=r"at least 2 training runs and 1 held-out run") as error:
+        training_run_counts(groups, ["A", "B"], fraction)
+    assert fragment in str(error.value)
+
+
+def test_top_and_bottom_skip_untested_and_incomplete_examples():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(8, 30))
+    values[4:, :3] += [8.0, 6.0, 4.0]  # strongest differences in columns 0, 1, 2
+    values[:, 3] = 1.0  # constant: not tested (CONST)
+    values[4:, 4] += 10.0
+    values[0, 4] = np.nan  # strongest, but missing in one run: cannot be a feature
+    groups = np.array(["A"] * 4 + ["B"] * 4)
+    evidence = marker_evidence(values, groups, ["A", "B"])
+    assert not evidence.tested[3] and not evidence.usable[4]
+    top = select_markers(evidence, 3, "top")
+    assert top.tolist() == [0, 1, 2]
+    bottom = select_markers(evidence, 5, "bottom")
+    assert 3 not in bottom and 4 not in bottom
+    assert np.all(np.diff(evidence.neg_log10_p[bottom]) >= 0)
+    drawn = np.concatenate([select_markers(evidence, 5, "random", rng) for _ in range(200)])
+    assert 4 not in drawn and 3 in drawn  # random draws among usable examples, tested or not
+    with pytest.raises(InputError, match=r"only 28 example"):
+        select_markers(evidence, 29, "top", score="loss")
+
+
+def test_option_checks():
+    assert parse_selections("all") == SELECTIONS
+    assert parse_selections("random,top") == ("top", "random")
+    with pytest.raises(InputError, match="unknown marker selection 'best'"):
+        parse_selections("top,best")
+    with pytest.raises(InputError, match="at least two"):
+        check_architectures(["A"])
+    with pytest.raises(InputError, match="twice"):
+        check_architectures(["A", "A"])
+    for fraction in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(InputError, match="strictly between 0 and 1"):
+            check_evaluation_options(5, 5, fraction)
+    matrix = planted_runs(runs=4)
+    for k in (0, N_EXAMPLES + 1):
+        with pytest.raises(InputError, match="--markers"):
+            evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(0), n_markers=k)
+
+
+# ------------------------------------------------------------------------------------------
+# Fitted fingerprints: exact reloading and applying
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [planted_runs, three_arch_runs], ids=["two-archs", "three-archs"])
+def test_saved_fingerprint_reproduces_the_pipeline_on_held_out_runs(tmp_path, make):
+    matrix = make()
+    archs = matrix.group_names()
+    train, heldout = split_runs(matrix.groups, archs, 0.5, np.random.default_rng(0))
+    fitted = fit_fingerprint(matrix.subset_runs(train), archs, 8)
+    path = save_fingerprint(fitted, tmp_path / "fp.json")
+    loaded = load_fingerprint(path)
+    assert loaded == fitted  # every saved field, bit for bit
+    assert loaded.pipeline is None
+    features = loaded.marker_features(matrix.example_id, matrix.values[heldout])
+    expected = fitted.pipeline.predict_proba(features)
+    np.testing.assert_allclose(loaded.predict_proba(features), expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.predict_codes(features), fitted.pipeline.predict(features))
+    table = identify(loaded, matrix.example_id, matrix.values[heldout])
+    np.testing.assert_allclose(table[[f"P({a})" for a in archs]].to_numpy(), expected, rtol=0, atol=1e-12)
+    assert (table["PREDICTED"].to_numpy() == matrix.groups[heldout]).mean() >= 0.9
+
+
+def test_fingerprint_records_what_it_needs():
+    matrix = planted_runs(runs=8, strong=4.0, diffuse_sd=0.0)
+    fitted = fit_fingerprint(matrix, ["A", "B"], 5, provenance={"store": "/somewhere"})
+    assert fitted.dataset == "sim" and fitted.n_examples == N_EXAMPLES and fitted.score == "loss"
+    assert fitted.classes == ("A", "B") and fitted.higher_is_harder
+    assert set(fitted.marker_ids.tolist()) <= set(PLANTED.tolist())
+    assert np.all(np.diff(fitted.marker_neg_log10_p) <= 0)  # strongest first
+    assert fitted.provenance["runs"] == {"A": list(range(8)), "B": list(range(8))}
+    assert fitted.provenance["n_markers"] == 5 and fitted.provenance["store"] == "/somewhere"
+    document = fingerprint_to_dict(fitted)
+    json.dumps(document, allow_nan=False)  # plain JSON types only
+
+
+def test_scores_of_another_dataset_or_without_markers_are_refused():
+    matrix = planted_runs(runs=4)
+    fitted = fit_fingerprint(matrix, ["A", "B"], 4)
+    with pytest.raises(InputError, match="fitted on dataset 'sim'; these scores come from 'cifar10'"):
+        fitted.check_dataset("cifar10", N_EXAMPLES)
+    with pytest.raises(InputError, match=f"has {N_EXAMPLES} examples; these scores cover 50000"):
+        fitted.check_dataset("sim", 50000)
+    keep = ~np.isin(matrix.example_id, fitted.marker_ids[:2])
+    with pytest.raises(InputError, match="lack 2 of the 4 marker examples"):
+        fitted.marker_features(matrix.example_id[keep], matrix.values[:, keep])
+    values = matrix.values.copy()
+    values[1, fitted.marker_ids[3]] = np.nan
+    with pytest.raises(InputError, match=rf"marker example\(s\) {fitted.marker_ids[3]} are missing \(NaN\) in 1 run"):
+        fitted.marker_features(matrix.example_id, values)
+
+
+def _saved_document(tmp_path) -> dict:
+    fitted = fit_fingerprint(planted_runs(runs=4), ["A", "B"], 3)
+    return json.loads(save_fingerprint(fitted, tmp_path / "ok.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda d: "{not json", "invalid JSON"),
+        (lambda d: json.dumps(d)[:-40], "invalid JSON"),
+        (lambda d: json.dumps([1, 2]), "is not a gwasm fingerprint"),
+        (lambda d: json.dumps({**d, "format_version": 9}), "format version 9"),
+        (lambda d: json.dumps({k: v for k, v in d.items() if k != "scaler"}), "field 'scaler' is missing"),
+        (lambda d: json.dumps({**d, "n_examples": "many"}), "'n_examples' must be an integer"),
+        (lambda d: json.dumps({**d, "classes": ["A"]}), "at least two distinct classes"),
+        (lambda d: json.dumps({**d, "logistic": {**d["logistic"], "coef": [[1.0, 2.0]]}}), "coef has shape"),
+        (lambda d: json.dumps({**d, "scaler": {**d["scaler"], "scale": [1.0, 0.0, 1.0]}}), "scaler_scale must be positive"),
+        (lambda d: json.dumps({**d, "markers": {**d["markers"], "example_id": [0, 0, 1]}}), "repeat"),
+        (lambda d: json.dumps({**d, "markers": {**d["markers"], "example_id": [0, 1, N_EXAMPLES]}}), "must lie in"),
+    ],
+)
+def test_corrupt_fingerprint_files_give_one_line_results_errors(tmp_path, corrupt, message):
+    path = tmp_path / "bad.json"
+    path.write_text(corrupt(_saved_document(tmp_path)))
+    with pytest.raises(ResultsError, match=message) as error:
+        load_fingerprint(path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_missing_fingerprint_file(tmp_path):
+    with pytest.raises(ResultsError, match="not found"):
+        load_fingerprint(tmp_path / "absent.json")
+
+
+# ------------------------------------------------------------------------------------------
+# Files and the chart
+# ------------------------------------------------------------------------------------------
+
+
+def test_evaluation_table_round_trip(tmp_path, planted_evaluation):
+    path = write_evaluation(planted_evaluation.summary, tmp_path / "res" / "sim.fingerprint.tsv")
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+    table = read_evaluation(path)
+    pd.testing.assert_frame_equal(table, planted_evaluation.summary, check_exact=False, rtol=1e-5)
+
+
+def test_score_vector_files(tmp_path):
+    csv = tmp_path / "s.csv"
+    pd.DataFrame({"example_id": [3, 1, 2], "aum": [0.5, "x", 1.5]}).to_csv(csv, index=False)
+    ids, values = read_score_vector(csv)
+    assert ids.tolist() == [3, 1, 2] and np.isnan(values[1])
+    np.save(tmp_path / "s.npy", np.arange(4.0))
+    ids, values = read_score_vector(tmp_path / "s.npy")
+    assert ids.tolist() == [0, 1, 2, 3]
+    pd.DataFrame({"id": [1], "a": [1.0], "b": [2.0]}).to_csv(csv, index=False)
+    with pytest.raises(InputError, match="needs an 'example_id' column"):
+        read_score_vector(csv)
+
+
+def test_chart_draws_one_bar_per_score_and_selection_and_a_chance_line(planted_evaluation):
+    summary = pd.concat([planted_evaluation.summary, planted_evaluation.summary.assign(SCORE="aum")], ignore_index=True)
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = fingerprint_accuracy(summary, ax=figure.add_subplot())
+    assert isinstance(ax, Axes)
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(bars) == 2 * 3
+    heights = sorted(round(b.get_height(), 9) for b in bars)
+    assert heights == sorted(round(v, 9) for v in summary["MEAN_ACCURACY"])
+    assert any(np.allclose(line.get_ydata(), 0.5) for line in ax.get_lines())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["loss", "aum"]
+    assert "top 8" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_chart_without_axes_makes_its_own_figure(planted_evaluation):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = fingerprint_accuracy(planted_evaluation.summary)
+    assert isinstance(ax, Axes)
+    plt.close(ax.figure)
+
+
+def test_fingerprint_dataclass_rejects_parts_that_do_not_fit():
+    good = dict(
+        dataset="d",
+        n_examples=10,
+        score="loss",
+        higher_is_harder=True,
+        classes=("A", "B"),
+        marker_ids=[1, 2],
+        marker_neg_log10_p=[3.0, 2.0],
+        evidence_test="welch",
+        scaler_mean=[0.0, 0.0],
+        scaler_scale=[1.0, 1.0],
+        coef=[[1.0, -1.0]],
+        intercept=[0.0],
+    )
+    fitted = Fingerprint(**good)
+    assert fitted.predict(np.array([[2.0, 0.0], [0.0, 2.0]])).tolist() == ["B", "A"]
+    with pytest.raises(InputError, match="coef has shape"):
+        Fingerprint(**{**good, "classes": ("A", "B", "C")})
+    with pytest.raises(InputError, match="non-finite"):
+        Fingerprint(**{**good, "intercept": [np.inf]})

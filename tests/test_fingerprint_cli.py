@@ -1,0 +1,266 @@
+"""`gwasm fingerprint` and `gwasm identify` on a tiny run store.
+
+The store holds dataset ``tiny`` (200 examples; architectures A and B with 6 runs each, B harder
+on examples 0-9, and C with only 2 runs) and dataset ``small`` (150 examples) so that a
+fingerprint can be pointed at the wrong dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gwas_models.analysis.fingerprint import SUMMARY_COLUMNS
+from gwas_models.formats.fingerprint_file import load_fingerprint
+from gwas_models.formats.store import RunKey, load_score_matrices, run_table, write_dataset_info, write_run
+
+N_EXAMPLES = 200
+SCORES = ("loss", "aum")
+
+
+def _write_dataset(store: Path, dataset: str, n_examples: int, runs: dict[str, int], rng: np.random.Generator) -> None:
+    example_id = np.arange(n_examples)
+    labels = example_id % 4
+    write_dataset_info(store, dataset, {"n_examples": n_examples, "class_names": ["a", "b", "c", "d"], "source": {}})
+    difficulty = rng.normal(size=n_examples)
+    for arch, n_runs in runs.items():
+        effect = np.zeros(n_examples)
+        if arch == "B":
+            effect[:10] = 4.0
+        for seed in range(n_runs):
+            scores = {name: difficulty + effect + rng.normal(size=n_examples) for name in SCORES}
+            write_run(store, RunKey(dataset, arch, seed), run_table(example_id, labels, scores), {"test_accuracy": 0.9, "n_parameters": 100})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def command_history(tmp_path_factory):
+    """Successful commands append to a history in $GWASM_RESULTS: keep it out of the checkout."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GWASM_RESULTS", str(tmp_path_factory.mktemp("history")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("fingerprint") / "store"
+    rng = np.random.default_rng(0)
+    _write_dataset(path, "tiny", N_EXAMPLES, {"A": 6, "B": 6, "C": 2}, rng)
+    _write_dataset(path, "small", 150, {"A": 3, "B": 3}, rng)
+    return path
+
+
+FAST = ("--splits", "3", "--random-draws", "3")
+
+
+@pytest.fixture(scope="module")
+def saved(store, tmp_path_factory) -> Path:
+    """A fingerprint of the loss score, A v B on 4 markers, saved by the command line."""
+    from gwasm_cli.main import main
+
+    path = tmp_path_factory.mktemp("saved") / "fp.json"
+    out = tmp_path_factory.mktemp("saved_out") / "tiny.fp"
+    code = main(["fingerprint", "A", "B", "--store", str(store), "--dataset", "tiny", "--score", "loss", "--markers", "4",
+                 "--save", str(path), "--out", str(out), *FAST])
+    assert code == 0
+    return path
+
+
+def _assert_one_error(code: int, err: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gwasm: error:"), err
+
+
+# ------------------------------------------------------------------------------------------
+# fingerprint
+# ------------------------------------------------------------------------------------------
+
+
+def test_fingerprint_writes_table_and_chart_and_prints_the_table(run_gwasm, store, tmp_path):
+    prefix = tmp_path / "results" / "tiny.fingerprint"
+    code, out, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--out", prefix, *FAST)
+    assert code == 0, err
+    table = pd.read_csv(f"{prefix}.tsv", sep="\t")
+    assert tuple(table.columns) == SUMMARY_COLUMNS
+    assert list(table["SCORE"].unique()) == list(SCORES)  # --score all: every recorded score
+    assert sorted(table["SELECT"].unique()) == ["bottom", "random", "top"]
+    assert (table["N_TRAIN_RUNS"] == 6).all() and (table["N_HELDOUT_RUNS"] == 6).all()
+    assert (table.loc[table["SELECT"] == "top", "MEAN_ACCURACY"] == 1.0).all()
+    assert Path(f"{prefix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in prefix.parent.iterdir()) == ["tiny.fingerprint.png", "tiny.fingerprint.tsv"]
+    assert "MEAN_ACCURACY" in out and "random" in out
+
+
+def test_default_prefix_is_under_gwasm_results(run_gwasm, store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--score", "aum", "--select", "top", *FAST)
+    assert code == 0, err
+    written = {p.name for p in (tmp_path / "gwasm-results").iterdir()}
+    assert {"tiny.fingerprint.png", "tiny.fingerprint.tsv"} <= written
+
+
+def test_save_with_all_scores_keeps_the_best_one(run_gwasm, store, tmp_path):
+    path = tmp_path / "best.json"
+    code, out, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--save", path, "--out", tmp_path / "p", *FAST)
+    assert code == 0, err
+    fitted = load_fingerprint(path)
+    assert fitted.score in SCORES and f"saved the {fitted.score} (best top-K held-out accuracy)" in out
+    assert fitted.n_markers == 8 and fitted.classes == ("A", "B")
+
+
+def test_saved_fingerprint_describes_the_runs(saved, store):
+    fitted = load_fingerprint(saved)
+    assert (fitted.dataset, fitted.n_examples, fitted.score) == ("tiny", N_EXAMPLES, "loss")
+    assert set(fitted.marker_ids.tolist()) <= set(range(10))
+    assert fitted.provenance["runs"] == {"A": list(range(6)), "B": list(range(6))}
+    assert fitted.provenance["seed"] == 0 and fitted.provenance["store"] == str(store.resolve())
+
+
+# ------------------------------------------------------------------------------------------
+# identify
+# ------------------------------------------------------------------------------------------
+
+
+def _parse(out: str) -> pd.DataFrame:
+    from io import StringIO
+
+    return pd.read_csv(StringIO(out), sep="\t")
+
+
+def test_identify_every_run_of_an_arch_matches_the_loaded_fingerprint(run_gwasm, saved, store):
+    code, out, err = run_gwasm("identify", saved, "--arch", "B", "--store", store)
+    assert code == 0, err
+    table = _parse(out)
+    assert list(table.columns) == ["RUN", "PREDICTED", "P(A)", "P(B)"]
+    assert table["RUN"].tolist() == [f"B seed {s}" for s in range(6)]
+    assert (table["PREDICTED"] == "B").all()
+    fitted = load_fingerprint(saved)
+    matrix = load_score_matrices(store, "tiny", ["loss"], ["B"])["loss"]
+    expected = fitted.predict_proba(fitted.marker_features(matrix.example_id, matrix.values))
+    np.testing.assert_allclose(table[["P(A)", "P(B)"]].to_numpy(), expected, atol=5e-6)  # printed to 6 significant digits
+
+
+def test_identify_one_seed(run_gwasm, saved, store):
+    code, out, err = run_gwasm("identify", saved, "--arch", "A", "--seed", "3", "--store", store)
+    assert code == 0, err
+    table = _parse(out)
+    assert table["RUN"].tolist() == ["A seed 3"] and table["PREDICTED"].tolist() == ["A"]
+
+
+def test_identify_from_csv_and_npy_files(run_gwasm, saved, store, tmp_path):
+    matrix = load_score_matrices(store, "tiny", ["loss"], ["B"])["loss"]
+    np.save(tmp_path / "run.npy", matrix.values[0])
+    pd.DataFrame({"example_id": matrix.example_id, "loss": matrix.values[0]}).to_csv(tmp_path / "run.csv", index=False)
+    outputs = []
+    for name in ("run.npy", "run.csv"):
+        code, out, err = run_gwasm("identify", saved, "--scores", tmp_path / name)
+        assert code == 0, err
+        outputs.append(_parse(out).drop(columns="RUN"))
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])
+    assert outputs[0]["PREDICTED"].tolist() == ["B"]
+
+
+# ------------------------------------------------------------------------------------------
+# Bad input: exit 2, one line, nothing written
+# ------------------------------------------------------------------------------------------
+
+
+FINGERPRINT_ERRORS = [
+    (["--markers", "0"], "--markers must be at least 1"),
+    (["--markers", "201"], "exceeds the 200 examples"),
+    (["--score", "nonsense"], "unknown score 'nonsense'"),
+    (["--score", "grand"], "score 'grand' was not recorded"),
+    (["--select", "best"], "unknown marker selection 'best'"),
+    (["--train-fraction", "0"], "strictly between 0 and 1"),
+    (["--train-fraction", "1"], "strictly between 0 and 1"),
+    (["--train-fraction", "0.2"], "architecture 'A' has 6 run(s)"),
+    (["--select", "bottom", "--save", "{tmp}/fp.json"], "add top to --select"),
+    (["--save", "{tmp}"], "it is a directory"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), FINGERPRINT_ERRORS, ids=[m for _, m in FINGERPRINT_ERRORS])
+def test_fingerprint_refuses_bad_options(run_gwasm, store, tmp_path, options, message):
+    options = [o.replace("{tmp}", str(tmp_path)) for o in options]
+    code, out, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--out", tmp_path / "x", *FAST, *options)
+    _assert_one_error(code, err)
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("archs", "message"),
+    [(["A"], "give at least two, got 1"), (["A", "C"], "architecture 'C' has 2 run(s)"), (["A", "Z"], "no runs of Z")],
+)
+def test_fingerprint_refuses_architectures_it_cannot_use(run_gwasm, store, tmp_path, archs, message):
+    code, _, err = run_gwasm("fingerprint", *archs, "--store", store, "--dataset", "tiny", "--out", tmp_path / "x", *FAST)
+    _assert_one_error(code, err)
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _edited(saved: Path, tmp_path: Path, **changes) -> Path:
+    document = json.loads(saved.read_text())
+    document.update(changes)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_identify_refuses_another_dataset(run_gwasm, saved, store, tmp_path):
+    code, _, err = run_gwasm("identify", saved, "--arch", "A", "--dataset", "small", "--store", store)
+    _assert_one_error(code, err)
+    assert "fitted on dataset 'tiny'; these scores come from 'small'" in err
+    # Same name, other size: the fingerprint claims 'small' but was fitted on 200 examples.
+    code, _, err = run_gwasm("identify", _edited(saved, tmp_path, dataset="small"), "--arch", "A", "--store", store)
+    _assert_one_error(code, err)
+    assert "has 200 examples; these scores cover 150" in err
+    np.save(tmp_path / "short.npy", np.zeros(150))
+    code, _, err = run_gwasm("identify", saved, "--scores", tmp_path / "short.npy")
+    _assert_one_error(code, err)
+    assert "these scores cover 150" in err
+
+
+def test_identify_refuses_scores_without_the_markers(run_gwasm, saved, tmp_path):
+    fitted = load_fingerprint(saved)
+    values = np.ones(N_EXAMPLES)
+    values[fitted.marker_ids[0]] = np.nan
+    np.save(tmp_path / "nan.npy", values)
+    code, _, err = run_gwasm("identify", saved, "--scores", tmp_path / "nan.npy")
+    _assert_one_error(code, err)
+    assert f"marker example(s) {fitted.marker_ids[0]} are missing (NaN)" in err
+    ids = np.setdiff1d(np.arange(N_EXAMPLES), fitted.marker_ids[:2])
+    pd.DataFrame({"example_id": ids, "loss": 1.0}).to_csv(tmp_path / "partial.csv", index=False)
+    code, _, err = run_gwasm("identify", saved, "--scores", tmp_path / "partial.csv")
+    _assert_one_error(code, err)
+    assert "lack 2 of the 4 marker examples" in err
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{\"format\": \"gwasm-fingerprint\"", "[]", "{\"format\": \"gwasm-fingerprint\", \"format_version\": 1}"]
+)
+def test_identify_refuses_a_corrupt_fingerprint(run_gwasm, store, tmp_path, text):
+    path = tmp_path / "corrupt.json"
+    path.write_text(text)
+    code, _, err = run_gwasm("identify", path, "--arch", "A", "--store", store)
+    _assert_one_error(code, err)
+    assert str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ([], "either --arch"),
+        (["--arch", "A", "--scores", "x.csv"], "not both"),
+        (["--arch", "A", "--seed", "9"], "no run of 'A' with seed 9"),
+        (["--arch", "Z"], "no runs of Z"),
+    ],
+)
+def test_identify_refuses_bad_run_choices(run_gwasm, saved, store, options, message):
+    code, _, err = run_gwasm("identify", saved, "--store", store, *options)
+    _assert_one_error(code, err)
+    assert message in err
