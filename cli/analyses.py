@@ -321,3 +321,57 @@ def pca_command(
 
 def _runs(screened: difficulty.ScreenedScores) -> int:
     return next(iter(screened.matrices.values())).n_runs if screened.matrices else 0
+
+
+@app.command("sizes")
+def sizes_command(
+    archs: Annotated[
+        Optional[list[str]], typer.Argument(help="Architectures to compare pairwise (default: every one of the dataset).", show_default=False)
+    ] = None,
+    store: StoreOption = None,
+    dataset: DatasetOption = None,
+    scores: ScoresOption = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Output prefix (default: ./gwasm-results/<dataset>.sizes).")
+    ] = None,
+    figure_format: FormatOption = FigureFormat.png,
+) -> None:
+    """Mean -log10 p of every pair of architectures against the ratio of their parameter counts.
+
+    Example: gwasm sizes resnet20 resnet20-64 vgg11-16
+    """
+    from gwas_models.analysis.capacity import capacity_row, capacity_table, size_effect_correlation
+    from gwas_models.analysis.study import associate
+    from gwas_models.formats.store import list_runs
+    from gwas_models.plots.capacity import capacity_scatter
+    from gwas_models.scores import parse_score_list
+
+    store_path = resolve_store(store)
+    dataset_name = resolve_dataset(store_path, dataset)
+    present = list_archs(store_path, dataset_name)
+    chosen = list(archs) if archs else present
+    if len(chosen) < 2:
+        raise InputError(f"sizes needs at least two architectures; dataset {dataset_name!r} has {', '.join(present) or 'none'}")
+    recorded = recorded_scores(store_path, dataset_name, [a for a in chosen if a in present])
+    names = recorded if scores is None or scores.strip() in ("", "all") else list(parse_score_list(scores))
+    if not names:
+        raise InputError(f"no score recorded for all of {', '.join(chosen)}")
+    matrices = load_score_matrices(store_path, dataset_name, names, chosen)
+    n_parameters = list_runs(store_path, dataset_name).groupby("arch")["n_parameters"].first().to_dict()
+    rows: list[dict] = []
+    associate(
+        matrices,
+        chosen,
+        on_comparison=lambda _, comparison: rows.append(capacity_row(comparison, n_parameters)) if comparison.kind == "pair" else None,
+        keep_tables=False,
+    )
+    table = capacity_table(rows)
+    figure = Figure(figsize=(6.4, 4.4), layout="constrained")
+    capacity_scatter(table, ax=figure.add_subplot())
+    rho, p = size_effect_correlation(table)
+    notes = [] if len(table) >= 3 else ["fewer than three pairs: no size-effect correlation"]
+    prefix = RESULTS_DIR / f"{safe_name(dataset_name)}.sizes" if out is None else _output_prefix(out, dataset_name, "", "sizes")
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if len(table) >= 3:
+        typer.echo(f"Spearman correlation of log size ratio and mean -log10 p over {len(table)} pairs: {rho:.3f} (p = {p:.3g})")
+    _finish(notes, {".tsv": table}, figure, prefix, figure_format)

@@ -1,0 +1,77 @@
+"""Does a bigger change in model size move difficulty more? (the paper's Figure 6, right).
+
+For every pair of architectures, the association evidence is summarised as the mean of −log10 p
+over all tested examples and scores (the log of the geometric mean of p) and set against the ratio
+of the two architectures' trainable parameter counts.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gwas_models.analysis.study import COMBINED, COMBINED_PAIRS, ComparisonResult
+from gwas_models.errors import InputError
+
+CAPACITY_COLUMNS = (
+    "A", "B", "N_PARAMS_A", "N_PARAMS_B", "SIZE_RATIO", "MEAN_NEG_LOG10_P", "N_TESTS", "N_SCORES",
+)  # fmt: skip
+
+
+def pair_mean_evidence(sumstats: pd.DataFrame) -> tuple[float, int]:
+    """Mean −log10 p over every tested (example, score) row of one pair's table, and their count.
+
+    The combined rows are left out: they are themselves means of the per-score rows.
+    """
+    per_score = sumstats[~sumstats["SCORE"].astype(str).isin((COMBINED, COMBINED_PAIRS))]
+    values = pd.to_numeric(per_score["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=float)
+    tested = np.isfinite(values) & (per_score["ERRCODE"].astype(str).to_numpy() == ".")
+    if not tested.any():
+        return float("nan"), 0
+    return float(values[tested].mean()), int(tested.sum())
+
+
+def capacity_row(comparison: ComparisonResult, n_parameters: Mapping[str, int]) -> dict[str, object]:
+    """One row of :func:`capacity_table` from a pair comparison."""
+    a, b = comparison.a, comparison.b
+    missing = [arch for arch in (a, b) if not n_parameters.get(arch)]
+    if missing:
+        raise InputError(f"no parameter count recorded for {', '.join(missing)}")
+    mean, n_tests = pair_mean_evidence(comparison.sumstats)
+    size_a, size_b = int(n_parameters[a]), int(n_parameters[b])
+    return {
+        "A": a,
+        "B": b,
+        "N_PARAMS_A": size_a,
+        "N_PARAMS_B": size_b,
+        "SIZE_RATIO": max(size_a, size_b) / min(size_a, size_b),
+        "MEAN_NEG_LOG10_P": mean,
+        "N_TESTS": n_tests,
+        "N_SCORES": len(comparison.scores),
+    }
+
+
+def capacity_table(rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """Rows of :func:`capacity_row` as a table sorted by size ratio.
+
+    Columns: ``A``, ``B``, ``N_PARAMS_A``, ``N_PARAMS_B``, ``SIZE_RATIO`` (larger over smaller
+    parameter count, ≥ 1), ``MEAN_NEG_LOG10_P`` (mean over tested examples and scores),
+    ``N_TESTS`` (tested example × score rows), ``N_SCORES``.
+    """
+    table = pd.DataFrame(list(rows), columns=list(CAPACITY_COLUMNS))
+    return table.sort_values(["SIZE_RATIO", "A", "B"], ignore_index=True)
+
+
+def size_effect_correlation(table: pd.DataFrame) -> tuple[float, float]:
+    """Spearman correlation between log size ratio and mean −log10 p over pairs, and its p-value.
+
+    NaN when fewer than three pairs have both values.
+    """
+    usable = table[np.isfinite(table["MEAN_NEG_LOG10_P"].astype(float))]
+    if len(usable) < 3:
+        return float("nan"), float("nan")
+    result = stats.spearmanr(np.log(usable["SIZE_RATIO"].astype(float)), usable["MEAN_NEG_LOG10_P"].astype(float))
+    return float(result.statistic), float(result.pvalue)
