@@ -1,0 +1,171 @@
+"""Simulated score matrices with planted effects, for tests, calibration checks and documentation.
+
+The model of one score of run r (architecture g, seed s) on example j is::
+
+    value[r, j] = sign * (difficulty[j] + effect[g, j] + shift[g])
+                  + run_offset[r] + seed_noise[s, j] + noise_sd * e[r, j]
+
+* ``difficulty[j]``: the example's baseline difficulty, shared by every run (normal, sd
+  ``difficulty_sd``); it differs between examples, not between groups, so it never creates a
+  difference to detect.
+* ``effect[g, j]``: the planted effect, ``effect_size * noise_sd`` on the chosen examples in the
+  chosen architecture, 0 elsewhere: with ``run_offset_sd = seed_sd = 0`` the planted examples have
+  Cohen's d = ``effect_size``.
+* ``shift[g]``: a global shift of every example in one architecture (``global_shift * noise_sd``),
+  the analogue of population stratification: it inflates every test and λGC.
+* ``run_offset[r]``: a per-run level (all examples of a run move together), sd ``run_offset_sd``.
+* ``seed_noise[s, j]``: a component shared by the runs that use the same seed in every
+  architecture (same data order), sd ``seed_sd``: it is what a paired test removes.
+* ``sign``: +1 when higher values of the score mean harder, -1 otherwise, so a positive effect
+  always makes the example harder.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from gwas_models.errors import InputError
+from gwas_models.matrix import ScoreMatrix
+from gwas_models.scores import SCORES
+
+DEFAULT_RUNS: Mapping[str, int] = {"A": 20, "B": 20}
+
+
+def simulate_score_matrix(
+    rng: np.random.Generator,
+    n_examples: int = 1000,
+    runs: Mapping[str, int] | None = None,
+    *,
+    effect_examples: Sequence[int] | np.ndarray = (),
+    effect_size: float = 0.0,
+    effect_arch: str | None = None,
+    global_shift: float = 0.0,
+    shift_arch: str | None = None,
+    noise_sd: float = 1.0,
+    difficulty_sd: float = 1.0,
+    run_offset_sd: float = 0.0,
+    seed_sd: float = 0.0,
+    n_classes: int = 10,
+    score: str = "loss",
+    higher_is_harder: bool | None = None,
+    dataset: str = "simulated",
+    difficulty: np.ndarray | None = None,
+) -> ScoreMatrix:
+    """One score of many simulated runs, with planted per-example effects and an optional shift.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The only source of randomness.
+    n_examples : int
+        Training examples (columns).
+    runs : mapping of architecture name to number of runs
+        Default ``{"A": 20, "B": 20}``. Runs of each architecture get seeds 0, 1, ...
+    effect_examples : sequence of int
+        Indices of the examples that get the planted effect.
+    effect_size : float
+        The planted effect in units of ``noise_sd`` (positive: harder in ``effect_arch``).
+    effect_arch : str, optional
+        Architecture that carries the effect (default: the last one).
+    global_shift : float
+        Shift of every example in ``shift_arch``, in units of ``noise_sd`` (positive: harder).
+    shift_arch : str, optional
+        Architecture that carries the shift (default: ``effect_arch``).
+    noise_sd, difficulty_sd, run_offset_sd, seed_sd : float
+        Standard deviations of the model's components (see the module docstring).
+    n_classes : int
+        Example j belongs to class ``j % n_classes``, named ``"class0"``, ``"class1"``, ...
+    score : str
+        Score name; its direction comes from the registry unless ``higher_is_harder`` is given.
+    higher_is_harder : bool, optional
+    dataset : str
+    difficulty : array (n_examples,), optional
+        Baseline difficulty to use instead of drawing one (to share it between scores).
+
+    Returns
+    -------
+    ScoreMatrix
+        Runs ordered by architecture, then seed.
+    """
+    runs = dict(runs if runs is not None else DEFAULT_RUNS)
+    archs = list(runs)
+    if not archs or any(int(k) < 1 for k in runs.values()):
+        raise InputError("runs must map each architecture to a positive number of runs")
+    if n_examples < 1 or n_classes < 1:
+        raise InputError("n_examples and n_classes must be positive")
+    effect_arch = archs[-1] if effect_arch is None else effect_arch
+    shift_arch = effect_arch if shift_arch is None else shift_arch
+    for name in (effect_arch, shift_arch):
+        if name not in runs:
+            raise InputError(f"architecture {name!r} is not among the simulated ones ({', '.join(archs)})")
+    effect_examples = np.asarray(effect_examples, dtype=np.int64)
+    if effect_examples.size and (effect_examples.min() < 0 or effect_examples.max() >= n_examples):
+        raise InputError(f"effect_examples must lie in 0..{n_examples - 1}")
+    if higher_is_harder is None:
+        higher_is_harder = SCORES[score].higher_is_harder if score in SCORES else True
+    sign = 1.0 if higher_is_harder else -1.0
+
+    if difficulty is None:
+        difficulty = rng.normal(0.0, difficulty_sd, n_examples)
+    difficulty = np.asarray(difficulty, dtype=np.float64)
+    if difficulty.shape != (n_examples,):
+        raise InputError(f"difficulty must have shape ({n_examples},)")
+    n_seeds = max(int(k) for k in runs.values())
+    seed_noise = rng.normal(0.0, seed_sd, (n_seeds, n_examples)) if seed_sd > 0 else None
+
+    blocks, groups, seeds = [], [], []
+    for arch in archs:
+        n_runs = int(runs[arch])
+        harder = difficulty.copy()
+        if arch == effect_arch and effect_examples.size:
+            harder[effect_examples] += effect_size * noise_sd
+        if arch == shift_arch:
+            harder += global_shift * noise_sd
+        block = sign * harder + rng.normal(0.0, noise_sd, (n_runs, n_examples))
+        if run_offset_sd > 0:
+            block += rng.normal(0.0, run_offset_sd, (n_runs, 1))
+        if seed_noise is not None:
+            block += seed_noise[:n_runs]
+        blocks.append(block)
+        groups += [arch] * n_runs
+        seeds += list(range(n_runs))
+    example_id = np.arange(n_examples)
+    return ScoreMatrix(
+        score=score,
+        values=np.vstack(blocks),
+        groups=np.asarray(groups),
+        seeds=np.asarray(seeds),
+        example_id=example_id,
+        labels=example_id % n_classes,
+        class_names=tuple(f"class{c}" for c in range(n_classes)),
+        dataset=dataset,
+        higher_is_harder=bool(higher_is_harder),
+    )
+
+
+def simulate_scores(
+    rng: np.random.Generator,
+    scores: Sequence[str] = ("loss", "aum"),
+    n_examples: int = 1000,
+    runs: Mapping[str, int] | None = None,
+    **options,
+) -> dict[str, ScoreMatrix]:
+    """Several scores of the same simulated runs, sharing the examples' baseline difficulty.
+
+    Each score gets its own run-to-run noise and is oriented by its direction, so a planted
+    effect makes the same examples harder under every score. Keyword options are those of
+    :func:`simulate_score_matrix` (``effect_examples``, ``effect_size``, ``global_shift``, ...).
+
+    Returns
+    -------
+    dict mapping score name to its :class:`ScoreMatrix`.
+    """
+    difficulty = options.pop("difficulty", None)
+    if difficulty is None:
+        difficulty = rng.normal(0.0, options.get("difficulty_sd", 1.0), n_examples)
+    return {
+        name: simulate_score_matrix(rng, n_examples, runs, score=name, difficulty=difficulty, **options)
+        for name in scores
+    }

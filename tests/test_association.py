@@ -1,0 +1,299 @@
+"""Per-example two-sample tests, Welch's ANOVA and -log10 p against scipy, statsmodels and mpmath."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import special, stats
+from statsmodels.stats.oneway import anova_oneway
+
+from gwas_models.analysis.association import (
+    CONST,
+    ERRCODES,
+    FEW_RUNS,
+    NAN,
+    OK,
+    compare_groups,
+    f_pvalue,
+    group_moments,
+    log_betainc_small,
+    mean_neg_log10_p,
+    normalize_within_runs,
+    t_pvalue,
+    two_sample_test,
+    welch_anova,
+    welch_anova_by_group,
+)
+from gwas_models.errors import InputError
+
+RTOL = 1e-12
+
+
+def _random_groups(seed: int, n_a: int = 7, n_b: int = 9, n_examples: int = 400):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0.0, 1.0, (n_a, n_examples))
+    b = rng.normal(rng.normal(0, 1, n_examples), rng.uniform(0.2, 3.0, n_examples), (n_b, n_examples))
+    return a, b
+
+
+@pytest.mark.parametrize("test, equal_var", [("welch", False), ("student", True)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_independent_tests_equal_scipy_ttest_ind(test, equal_var, seed):
+    a, b = _random_groups(seed)
+    ours = two_sample_test(a, b, test)
+    reference = stats.ttest_ind(b, a, equal_var=equal_var, axis=0)
+    np.testing.assert_allclose(ours.p, reference.pvalue, rtol=RTOL)
+    np.testing.assert_allclose(ours.t_stat, reference.statistic, rtol=RTOL)
+    np.testing.assert_allclose(ours.df, reference.df, rtol=RTOL)
+    np.testing.assert_allclose(ours.beta, b.mean(axis=0) - a.mean(axis=0), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ours.sd_a, a.std(axis=0, ddof=1), rtol=1e-12)
+    assert (ours.error == OK).all()
+
+
+def test_paired_test_equals_scipy_ttest_rel():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(8, 300))
+    b = 0.6 * a + rng.normal(0.2, 0.5, size=(8, 300))
+    ours = two_sample_test(a, b, "paired")
+    reference = stats.ttest_rel(b, a, axis=0)
+    np.testing.assert_allclose(ours.p, reference.pvalue, rtol=RTOL)
+    np.testing.assert_allclose(ours.t_stat, reference.statistic, rtol=RTOL)
+    np.testing.assert_array_equal(ours.df, 7.0)
+
+
+def test_standard_error_and_cohen_d_follow_their_definitions():
+    a, b = _random_groups(4, 5, 6, 50)
+    ours = two_sample_test(a, b, "welch")
+    var_a, var_b = a.var(axis=0, ddof=1), b.var(axis=0, ddof=1)
+    np.testing.assert_allclose(ours.se, np.sqrt(var_a / 5 + var_b / 6), rtol=1e-12)
+    pooled = (4 * var_a + 5 * var_b) / 9
+    np.testing.assert_allclose(ours.cohen_d, ours.beta / np.sqrt(pooled), rtol=1e-12)
+    np.testing.assert_allclose(ours.neg_log10_p, -np.log10(ours.p), rtol=1e-12)
+
+
+def test_neg_log10_p_is_finite_and_exact_when_p_underflows():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    t_values = np.array([1e10, 1e8, 1e5, 60.0, 45.0, 40.0, 1e150])
+    dfs = np.array([38.0, 38.0, 10.0, 1000.0, 5000.0, 1e5, 1.5])
+    p, neg_log10_p = t_pvalue(t_values, dfs)
+    assert np.all(np.isfinite(neg_log10_p))
+    for t, df, ours in zip(t_values, dfs, neg_log10_p):
+        x = mpmath.mpf(df) / (df + mpmath.mpf(t) ** 2)
+        exact = -mpmath.log10(mpmath.betainc(mpmath.mpf(df) / 2, 0.5, 0, x, regularized=True))
+        assert ours == pytest.approx(float(exact), rel=1e-10), (t, df)
+    assert p[0] == 0.0 and neg_log10_p[0] > 350  # p is 0 in float64, its -log10 is not lost
+
+
+def test_log_space_formula_agrees_with_plain_p_where_both_are_representable():
+    # Around p = 1e-100..1e-250 both routes are exact: the log-space one must agree.
+    t_values = np.array([30.0, 80.0, 200.0, 1e4])
+    dfs = np.array([100.0, 60.0, 38.0, 12.0])
+    plain = -np.log10(2 * special.stdtr(dfs, -t_values))
+    x_log = np.log(dfs) - np.logaddexp(np.log(dfs), 2 * np.log(t_values))
+    one_minus_x_log = 2 * np.log(t_values) - np.logaddexp(np.log(dfs), 2 * np.log(t_values))
+    log_space = -log_betainc_small(dfs / 2, 0.5, x_log, one_minus_x_log) / np.log(10)
+    assert plain.min() > 20 and plain.max() < 300
+    np.testing.assert_allclose(log_space, plain, rtol=1e-11)
+
+
+def test_f_pvalue_underflow_matches_mpmath():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    f_values, d1, d2 = np.array([1e40, 1e6, 5e3]), np.array([2.0, 4.0, 9.0]), np.array([30.0, 80.0, 300.0])
+    p, neg_log10_p = f_pvalue(f_values, d1, d2)
+    for f, a, b, ours in zip(f_values, d1, d2, neg_log10_p):
+        x = mpmath.mpf(b) / (b + a * mpmath.mpf(f))
+        exact = -mpmath.log10(mpmath.betainc(mpmath.mpf(b) / 2, mpmath.mpf(a) / 2, 0, x, regularized=True))
+        assert ours == pytest.approx(float(exact), rel=1e-10)
+    np.testing.assert_allclose(f_pvalue([3.0], [2.0], [20.0])[0], stats.f.sf(3.0, 2, 20), rtol=1e-13)
+
+
+def test_extreme_separation_gives_finite_evidence_in_the_test_itself():
+    rng = np.random.default_rng(5)
+    a = rng.normal(0, 1e-9, (20, 3))
+    b = rng.normal(0, 1e-9, (20, 3)) + np.array([100.0, 10.0, 1e-3])
+    result = two_sample_test(a, b)
+    assert (result.p[:2] == 0).all()  # below float64's smallest subnormal
+    assert np.all(np.isfinite(result.neg_log10_p)) and np.all(result.neg_log10_p[:2] > 324)
+    assert np.all(np.diff(result.neg_log10_p) < 0)  # the ranking survives the underflow
+    assert np.all(result.error == OK)
+
+
+def test_welch_anova_equals_statsmodels_anova_oneway():
+    rng = np.random.default_rng(6)
+    groups = [rng.normal(0, 1, (5, 120)), rng.normal(0.4, 2, (6, 120)), rng.normal(-0.3, 0.5, (8, 120)), rng.normal(0, 1, (4, 120))]
+    ours = welch_anova(groups, ["a", "b", "c", "d"])
+    for j in range(120):
+        reference = anova_oneway([g[:, j] for g in groups], use_var="unequal")
+        assert ours.p[j] == pytest.approx(reference.pvalue, rel=RTOL)
+        assert ours.f_stat[j] == pytest.approx(reference.statistic, rel=RTOL)
+        assert ours.df_denom[j] == pytest.approx(reference.df_denom, rel=RTOL)
+    assert (ours.df_num == 3).all()
+
+
+def test_constant_examples_get_const_and_no_p():
+    a = np.array([[0.1, 1.0, 0.0], [0.1, 1.0, 1.0], [0.1, 1.0, 0.5]] * 7)  # 21 runs
+    b = np.array([[0.1, 2.0, 3.0], [0.1, 2.0, 3.5], [0.1, 2.0, 4.0]] * 7)
+    result = two_sample_test(a, b)
+    # 0.1 twenty-one times has a rounding-residue mean; it must still count as constant.
+    assert list(result.errcode) == ["CONST", "CONST", "."]
+    assert np.isnan(result.p[:2]).all() and np.isnan(result.t_stat[:2]).all()
+    assert result.beta[1] == 1.0 and result.se[1] == 0.0
+    assert result.mean_a[0] == 0.1 and result.sd_a[0] == 0.0
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's warning about its reference result
+def test_one_constant_group_is_still_a_welch_test_but_not_a_welch_anova():
+    a = np.ones((5, 1))
+    b = np.array([[1.0], [2.0], [3.0], [2.5], [1.5]])
+    welch = two_sample_test(a, b)
+    assert welch.error[0] == OK
+    assert welch.p[0] == pytest.approx(stats.ttest_ind(b[:, 0], a[:, 0], equal_var=False).pvalue, rel=1e-12)
+    anova = welch_anova([a, b, b + 1])
+    assert anova.error[0] == CONST and np.isnan(anova.p[0])
+
+
+def test_missing_scores_are_dropped_per_example():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(6, 4)), rng.normal(size=(5, 4))
+    a[0, 0] = np.nan
+    b[1, 0] = np.inf
+    a[:5, 1] = np.nan  # one finite run left in A
+    b[:, 2] = np.nan  # nothing left in B
+    result = two_sample_test(a, b)
+    assert [ERRCODES[e] for e in result.error] == [".", "FEW_RUNS", "NAN", "."]
+    reference = stats.ttest_ind(b[[0, 2, 3, 4], 0], a[1:, 0], equal_var=False)
+    assert result.p[0] == pytest.approx(reference.pvalue, rel=1e-12)
+    assert (result.n_a[0], result.n_b[0]) == (5, 4)
+    assert result.n_a[1] == 1 and np.isnan(result.p[1])
+
+
+def test_paired_test_drops_incomplete_pairs():
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    a[2, 0] = np.nan
+    result = two_sample_test(a, b, "paired")
+    keep = [0, 1, 3, 4, 5]
+    assert result.p[0] == pytest.approx(stats.ttest_rel(b[keep, 0], a[keep, 0]).pvalue, rel=1e-12)
+    assert result.n_a[0] == result.n_b[0] == 5
+    identical = two_sample_test(a[:, 1:], a[:, 1:] + 2.0, "paired")
+    assert identical.error[0] == CONST
+
+
+def test_matrix_and_group_vector_interface():
+    rng = np.random.default_rng(10)
+    values = rng.normal(size=(9, 40))
+    groups = np.array(["x", "y", "x", "y", "x", "y", "z", "z", "z"])
+    seeds = np.array([0, 2, 1, 1, 2, 0, 0, 1, 2])
+    result = compare_groups(values, groups, "x", "y")
+    direct = two_sample_test(values[groups == "x"], values[groups == "y"])
+    np.testing.assert_array_equal(result.p, direct.p)
+    paired = compare_groups(values, groups, "x", "y", "paired", seeds=seeds)
+    reference = stats.ttest_rel(values[[5, 3, 1]], values[[0, 2, 4]])  # y then x, both by seed 0, 1, 2
+    np.testing.assert_allclose(paired.p, reference.pvalue, rtol=1e-12)
+    oneway = welch_anova_by_group(values, groups)
+    assert oneway.names == ("x", "y", "z")
+    np.testing.assert_array_equal(oneway.p, welch_anova([values[groups == g] for g in "xyz"]).p)
+    with pytest.raises(InputError, match="same seeds"):
+        compare_groups(values, groups, "x", "y", "paired", seeds=np.arange(9))
+
+
+def test_fewer_than_two_runs_is_an_input_error_naming_the_group():
+    with pytest.raises(InputError, match="vgg16 has 1 run"):
+        two_sample_test(np.zeros((3, 4)), np.zeros((1, 4)), names=("resnet20", "vgg16"))
+    with pytest.raises(InputError, match="unknown test"):
+        two_sample_test(np.zeros((3, 4)), np.zeros((3, 4)), "wilcoxon")
+    with pytest.raises(InputError, match="same runs"):
+        two_sample_test(np.zeros((3, 4)), np.zeros((4, 4)), "paired")
+    with pytest.raises(InputError, match="different numbers of examples"):
+        two_sample_test(np.zeros((3, 4)), np.zeros((3, 5)))
+
+
+def test_group_moments_match_numpy_and_flag_constant_columns():
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=(11, 70_000))  # several chunks
+    moments = group_moments(values)
+    np.testing.assert_allclose(moments.mean, values.mean(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(moments.var, values.var(axis=0, ddof=1), rtol=1e-12)
+    constant = group_moments(np.full((4, 2), 0.3))
+    assert (constant.var == 0).all() and (constant.mean == 0.3).all()
+
+
+def test_normalize_within_runs():
+    values = np.array([[3.0, 1.0, 2.0, np.nan], [10.0, 30.0, 20.0, 20.0]])
+    ranks = normalize_within_runs(values, "rank")
+    np.testing.assert_allclose(ranks[0, :3], [1.0, 1 / 3, 2 / 3])
+    assert np.isnan(ranks[0, 3])
+    np.testing.assert_allclose(ranks[1], [0.25, 1.0, 0.625, 0.625])
+    shifted = normalize_within_runs(values + 5.0, "rank")
+    np.testing.assert_array_equal(np.isnan(shifted), np.isnan(ranks))
+    np.testing.assert_allclose(shifted[~np.isnan(shifted)], ranks[~np.isnan(ranks)])
+    z = normalize_within_runs(values[1:], "zscore")
+    assert z.mean() == pytest.approx(0.0, abs=1e-12) and z.std() == pytest.approx(1.0)
+    assert normalize_within_runs(values, "none") is not None
+    with pytest.raises(InputError, match="unknown normalization"):
+        normalize_within_runs(values, "quantile")
+
+
+def test_mean_neg_log10_p_skips_untested_entries():
+    mean, count = mean_neg_log10_p(np.array([[1.0, np.nan, np.nan], [3.0, 4.0, np.nan]]))
+    np.testing.assert_allclose(mean[:2], [2.0, 4.0])
+    assert np.isnan(mean[2]) and list(count) == [2, 1, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------------------------
+
+_finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def _two_groups(draw):
+    n_examples = draw(st.integers(1, 6))
+    n_a, n_b = draw(st.integers(2, 6)), draw(st.integers(2, 6))
+    a = draw(arrays(np.float64, (n_a, n_examples), elements=_finite))
+    b = draw(arrays(np.float64, (n_b, n_examples), elements=_finite))
+    test = draw(st.sampled_from(["welch", "student"]))
+    return a, b, test
+
+
+@settings(max_examples=150, deadline=None)
+@given(_two_groups())
+def test_p_is_a_probability_or_missing_with_an_error_code(groups):
+    a, b, test = groups
+    result = two_sample_test(a, b, test)
+    tested = result.error == OK
+    assert np.all((result.p[tested] >= 0) & (result.p[tested] <= 1))
+    assert np.all(np.isfinite(result.neg_log10_p[tested])) and np.all(result.neg_log10_p[tested] >= 0)
+    assert np.all(np.isnan(result.p[~tested]))
+    assert set(np.unique(result.error)) <= {OK, CONST, FEW_RUNS, NAN}
+
+
+@settings(max_examples=150, deadline=None)
+@given(_two_groups())
+def test_swapping_groups_flips_t_and_beta_and_keeps_p(groups):
+    a, b, test = groups
+    forward, backward = two_sample_test(a, b, test), two_sample_test(b, a, test)
+    np.testing.assert_array_equal(forward.error, backward.error)
+    np.testing.assert_allclose(backward.t_stat, -forward.t_stat, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(backward.beta, -forward.beta, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(backward.p, forward.p, rtol=1e-9, atol=1e-300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_two_groups(), st.randoms(use_true_random=False))
+def test_permuting_examples_permutes_the_results(groups, random):
+    a, b, test = groups
+    order = list(range(a.shape[1]))
+    random.shuffle(order)
+    whole = two_sample_test(a, b, test).to_frame()
+    shuffled = two_sample_test(a[:, order], b[:, order], test).to_frame()
+    expected = whole.iloc[order].reset_index(drop=True)
+    np.testing.assert_array_equal(shuffled["ERRCODE"].to_numpy(), expected["ERRCODE"].to_numpy())
+    numeric = [c for c in expected.columns if c != "ERRCODE"]
+    np.testing.assert_allclose(shuffled[numeric].to_numpy(float), expected[numeric].to_numpy(float), rtol=1e-12, atol=0)

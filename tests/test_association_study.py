@@ -1,0 +1,188 @@
+"""The study layer: score matrices in, sumstats tables out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.oneway import anova_oneway
+
+from gwas_models.analysis.simulate import simulate_score_matrix, simulate_scores
+from gwas_models.analysis.study import (
+    COMBINED,
+    COMBINED_PAIRS,
+    ONEWAY_COLUMNS,
+    PAIR_COLUMNS,
+    AssociationSettings,
+    associate,
+    format_log,
+    format_summary,
+)
+from gwas_models.errors import InputError
+from gwas_models.matrix import ScoreMatrix
+
+
+@pytest.fixture
+def two_scores():
+    rng = np.random.default_rng(0)
+    matrices = simulate_scores(rng, ("loss", "aum"), 300, {"r": 6, "v": 5}, effect_examples=np.arange(10), effect_size=3.0)
+    loss = matrices["loss"]
+    values = loss.values.copy()
+    values[:, 20] = 0.25  # constant in every run
+    values[:6, 21] = np.nan  # every run of r (rows 0-5) misses example 21...
+    values[0, 21] = 1.0  # ...but one: FEW_RUNS
+    matrices["loss"] = ScoreMatrix(**{**_fields(loss), "values": values})
+    return matrices
+
+
+def _fields(matrix: ScoreMatrix) -> dict:
+    return {k: getattr(matrix, k) for k in ("score", "values", "groups", "seeds", "example_id", "labels", "class_names", "dataset", "higher_is_harder")}
+
+
+def test_pair_table_has_the_plink_style_columns_and_one_row_per_example_and_score(two_scores):
+    study = associate(two_scores, ["r", "v"])
+    table = study.pairs[0].sumstats
+    expected = list(PAIR_COLUMNS) + ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY", "ERRCODE"]
+    assert list(table.columns) == expected
+    assert len(table) == 300 * 3
+    assert list(dict.fromkeys(table["SCORE"].astype(str))) == ["loss", "aum", COMBINED]
+    loss = table[table["SCORE"].astype(str) == "loss"]
+    np.testing.assert_array_equal(loss["ID"], np.arange(300))
+    assert (loss["#CHROM"].astype(str).to_numpy()[:3] == ["class0", "class1", "class2"]).all()
+    assert list(loss["POS"].iloc[:11]) == [1] * 10 + [2]
+
+
+def test_pair_values_equal_scipy_and_statsmodels(two_scores):
+    table = associate(two_scores, ["r", "v"]).pairs[0].sumstats
+    aum = table[table["SCORE"].astype(str) == "aum"]
+    matrix = two_scores["aum"]
+    reference = stats.ttest_ind(matrix.runs_of("v"), matrix.runs_of("r"), equal_var=False)
+    np.testing.assert_allclose(aum["P"], reference.pvalue, rtol=1e-12)
+    np.testing.assert_allclose(aum["T_STAT"], reference.statistic, rtol=1e-12)
+    np.testing.assert_allclose(aum["FDR_BY"], multipletests(reference.pvalue, method="fdr_by")[1], rtol=1e-12)
+    assert (aum["A"].astype(str) == "r").all() and (aum["B"].astype(str) == "v").all()
+    assert (aum["N_A"] == 6).all() and (aum["N_B"] == 5).all()
+
+
+def test_untested_examples_have_codes_and_stay_out_of_adjustment_and_lambda(two_scores):
+    comparison = associate(two_scores, ["r", "v"]).pairs[0]
+    table = comparison.sumstats
+    loss = table[table["SCORE"].astype(str) == "loss"].reset_index(drop=True)
+    assert loss.loc[20, "ERRCODE"] == "CONST" and loss.loc[21, "ERRCODE"] == "FEW_RUNS"
+    assert loss.loc[[20, 21], ["P", "NEG_LOG10_P", "BONF", "FDR_BH"]].isna().all().all()
+    tested_p = loss["P"].drop(index=[20, 21]).to_numpy()
+    np.testing.assert_allclose(loss["BONF"].drop(index=[20, 21]), np.minimum(tested_p * 298, 1.0), rtol=1e-12)
+    summary = comparison.scores[0]
+    assert summary.n_tested == 298 and summary.errcodes == {"CONST": 1, "FEW_RUNS": 1}
+    expected_lambda = np.median(stats.chi2.isf(tested_p, 1)) / stats.chi2.ppf(0.5, 1)
+    assert summary.lambda_gc == pytest.approx(expected_lambda, rel=1e-10)
+    # The combined row of example 20 rests on aum alone.
+    combined = table[table["SCORE"].astype(str) == COMBINED].reset_index(drop=True)
+    aum = table[table["SCORE"].astype(str) == "aum"].reset_index(drop=True)
+    assert combined.loc[20, "NEG_LOG10_P"] == pytest.approx(aum.loc[20, "NEG_LOG10_P"])
+    assert combined.loc[20, "ERRCODE"] == "."
+
+
+def test_combined_rows_average_minus_log10_p_and_orient_the_effect(two_scores):
+    table = associate(two_scores, ["r", "v"]).pairs[0].sumstats
+    by_score = {s: table[table["SCORE"].astype(str) == s].reset_index(drop=True) for s in ("loss", "aum", COMBINED)}
+    expected = (by_score["loss"]["NEG_LOG10_P"] + by_score["aum"]["NEG_LOG10_P"]) / 2
+    np.testing.assert_allclose(by_score[COMBINED]["NEG_LOG10_P"].iloc[22:], expected.iloc[22:], rtol=1e-12)
+    np.testing.assert_allclose(by_score[COMBINED]["P"], 10 ** -by_score[COMBINED]["NEG_LOG10_P"], rtol=1e-12)
+    assert by_score[COMBINED][["BONF", "T_STAT", "BETA"]].isna().all().all()
+    # Planted examples 0-9 are harder in v: loss up, aum down, combined d positive.
+    assert (by_score["loss"]["HARDER_IN"].iloc[:10] == "v").all()
+    assert (by_score["aum"]["BETA"].iloc[:10] < 0).all() and (by_score["aum"]["HARDER_IN"].iloc[:10] == "v").all()
+    assert (by_score[COMBINED]["HARDER_IN"].iloc[:10] == "v").all()
+
+
+def test_three_architectures_give_every_pair_and_a_welch_anova():
+    rng = np.random.default_rng(1)
+    matrices = simulate_scores(rng, ("loss", "aum"), 200, {"a": 5, "b": 6, "c": 4}, effect_examples=[0, 1], effect_size=4.0)
+    study = associate(matrices)
+    assert [c.archs for c in study.pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
+    oneway = study.oneway.sumstats
+    assert list(oneway.columns) == list(ONEWAY_COLUMNS) + ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY", "ERRCODE"]
+    loss = oneway[oneway["SCORE"].astype(str) == "loss"].reset_index(drop=True)
+    m = matrices["loss"]
+    reference = anova_oneway([m.runs_of(g)[:, 7] for g in ("a", "b", "c")], use_var="unequal")
+    assert loss.loc[7, "P"] == pytest.approx(reference.pvalue, rel=1e-12)
+    assert loss.loc[0, "HARDEST_IN"] == "c"  # the effect is planted in the last architecture
+    pairs = oneway[oneway["SCORE"].astype(str) == COMBINED_PAIRS].reset_index(drop=True)
+    every = np.vstack(
+        [c.sumstats[c.sumstats["SCORE"].astype(str) == s]["NEG_LOG10_P"].to_numpy() for c in study.pairs for s in ("loss", "aum")]
+    )
+    np.testing.assert_allclose(pairs["NEG_LOG10_P"], every.mean(axis=0), rtol=1e-12)
+    assert study.pairs[0].top(3)["SCORE"].astype(str).eq(COMBINED).all()
+    assert study.oneway.top(2)["SCORE"].astype(str).eq(COMBINED_PAIRS).all()
+
+
+def test_paired_study_uses_seed_pairs_and_rejects_unmatched_seeds():
+    rng = np.random.default_rng(2)
+    matrix = simulate_score_matrix(rng, 100, {"a": 5, "b": 5}, seed_sd=2.0)
+    study = associate(matrix, paired=True)
+    table = study.pairs[0].sumstats
+    reference = stats.ttest_rel(matrix.runs_of("b"), matrix.runs_of("a"))
+    np.testing.assert_allclose(table["P"], reference.pvalue, rtol=1e-12)
+    shuffled = matrix.subset_runs(np.array([4, 2, 0, 1, 3, 9, 8, 7, 6, 5]))  # pairing is by seed, not row
+    np.testing.assert_allclose(associate(shuffled, paired=True).pairs[0].sumstats["P"], reference.pvalue, rtol=1e-12)
+    unmatched = matrix.subset_runs(np.array([0, 1, 2, 5, 6, 9]))
+    seeds = unmatched.seeds.copy()
+    seeds[-1] = 7
+    unmatched = ScoreMatrix(**{**_fields(unmatched), "seeds": seeds})
+    with pytest.raises(InputError, match="seeds only in a: 2; only in b: 7"):
+        associate(unmatched, paired=True)
+
+
+def test_bad_inputs_raise_input_errors():
+    matrix = simulate_score_matrix(np.random.default_rng(3), 20, {"a": 3, "b": 1, "c": 3})
+    with pytest.raises(InputError, match="'b' has 1 run"):
+        associate(matrix, ["a", "b"])
+    with pytest.raises(InputError, match="no runs of 'x'"):
+        associate(matrix, ["a", "x"])
+    with pytest.raises(InputError, match="at least two architectures"):
+        associate(matrix, ["a"])
+    with pytest.raises(InputError, match="named twice"):
+        associate(matrix, ["a", "a"])
+    for options, message in (
+        ({"test": "mann-whitney"}, "unknown test"),
+        ({"adjust": ["bh"]}, "unknown adjustment"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"normalize": "quantile"}, "unknown normalization"),
+        ({"n_permutations": 0}, "permutations"),
+    ):
+        with pytest.raises(InputError, match=message):
+            AssociationSettings(**options)
+
+
+def test_permutation_study_adds_empirical_columns_and_warns_when_they_cannot_pass():
+    matrix = simulate_score_matrix(np.random.default_rng(4), 300, {"a": 5, "b": 5}, effect_examples=[0], effect_size=8.0)
+    study = associate(matrix, test="permutation", n_permutations=300, rng=np.random.default_rng(5))
+    table = study.pairs[0].sumstats
+    assert list(table.columns[-3:]) == ["EMP1", "EMP2", "ERRCODE"]
+    assert table["EMP1"].min() >= 1 / 301 and (table["EMP2"] >= table["EMP1"]).all()
+    summary = study.pairs[0].scores[0]
+    assert summary.smallest_p == pytest.approx(2 / 252) and "EMP2" in summary.n_significant
+    assert any("smallest permutation p" in w for w in study.warnings)
+    again = associate(matrix, test="permutation", n_permutations=300, rng=np.random.default_rng(5))
+    pd.testing.assert_frame_equal(table, again.pairs[0].sumstats)
+
+
+def test_log_and_summary_text(two_scores):
+    study = associate(two_scores, ["r", "v"])
+    log = format_log(study, study.pairs[0], {"command": "gwasm associate r v"})
+    for expected in ("command: gwasm associate r v", "r: 6 runs, seeds 0-5", "lambda_GC", "CONST=1", "FEW_RUNS=1", "BONF", "top 10 examples"):
+        assert expected in log
+    summary = format_summary(study)
+    assert summary.startswith("r vs v:") and "loss" in summary and "top examples" in summary
+
+
+def test_comparisons_can_be_handed_over_one_at_a_time_and_dropped(two_scores):
+    seen = []
+    study = associate(two_scores, ["r", "v"], on_comparison=lambda design, c: seen.append((design, len(c.sumstats))), keep_tables=False)
+    design, rows = seen[0]
+    assert rows == 900 and design.runs == {"r": tuple(range(6)), "v": tuple(range(5))} and design.pairs == ()
+    assert len(study.pairs[0].sumstats) == 0 and study.pairs[0].scores[0].n_tested == 298
+    assert "top examples" not in format_summary(study)
