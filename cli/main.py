@@ -18,9 +18,13 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from gwas_models.errors import GwasmError
-from gwasm_cli import collect  # noqa: F401  (registers commands)
-from gwasm_cli import analyses  # noqa: F401
+from gwasm_cli import collect  # noqa: F401  (each import registers its commands, in pipeline order)
+from gwasm_cli import associate  # noqa: F401
 from gwasm_cli import plots  # noqa: F401
+from gwasm_cli import fingerprint  # noqa: F401
+from gwasm_cli import analyses  # noqa: F401
+from gwasm_cli import report  # noqa: F401
+from gwasm_cli import demo  # noqa: F401
 from gwasm_cli.app import app
 
 USAGE_EXIT = 2
@@ -30,6 +34,21 @@ _ABORT = getattr(click_exceptions, "Abort", KeyboardInterrupt)
 def _fail(message: str, code: int = USAGE_EXIT) -> int:
     print(f"gwasm: error: {message}", file=sys.stderr)
     return code
+
+
+# Commands that produce results; their command lines go into the results folder's history.
+_PRODUCING = {"collect", "import-scores", "associate", "manhattan", "qq", "gallery", "fingerprint", "variance",
+              "stability", "correlate", "pca", "sizes"}
+
+
+def _record(argv: list[str]) -> None:
+    from gwas_models.report import record_command
+
+    if argv and argv[0] in _PRODUCING and "--help" not in argv:
+        try:
+            record_command(os.environ.get("GWASM_RESULTS", "gwasm-results"), list(argv))
+        except OSError:
+            pass  # the history is a convenience; never fail a finished command over it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         code = _fail(f"internal error ({type(error).__name__}: {error}); rerun with GWASM_DEBUG=1 for a traceback", 1)
     else:
         code = result if isinstance(result, int) else 0
+        if code == 0:
+            _record(argv if argv is not None else sys.argv[1:])
     if argv is None:
         sys.exit(code)
     return code
