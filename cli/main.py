@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="gwasm", standalone_mode=False)
     except GwasmError as error:
-        code = _fail(str(error))
+        code = _fail(" ".join(str(error).split()))
     except click_exceptions.UsageError as error:
         code = _fail(error.format_message().replace("\n", " "))
     except (_ABORT, KeyboardInterrupt):
@@ -67,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: still one line unless the user asks for the traceback
         if os.environ.get("GWASM_DEBUG"):
             raise
-        code = _fail(f"internal error ({type(error).__name__}: {error}); rerun with GWASM_DEBUG=1 for a traceback", 1)
+        message = " ".join(str(error).split())
+        code = _fail(f"internal error ({type(error).__name__}: {message}); rerun with GWASM_DEBUG=1 for a traceback", 1)
     else:
         code = result if isinstance(result, int) else 0
+        if code == 130:  # Typer turns Ctrl-C inside a command into a returned 130
+            _fail("interrupted", 130)
         if code == 0:
             _record(argv if argv is not None else sys.argv[1:])
     if argv is None:

@@ -155,6 +155,8 @@ def _unpickle(path: Path) -> dict[str, Any]:
         raise DataError(f"missing CIFAR file {path}") from None
     except Exception as error:
         raise DataError(f"cannot read CIFAR file {path}: {error}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"CIFAR file {path} does not hold a pickled dict")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
 
 
@@ -165,8 +167,13 @@ def _cifar_split(folder: Path, files: list[str], labels_key: str) -> tuple[np.nd
         if "data" not in batch or labels_key not in batch:
             raise DataError(f"CIFAR file {folder / name} lacks 'data' or '{labels_key}'")
         data = np.asarray(batch["data"], dtype=np.uint8)
+        batch_labels = np.asarray(batch[labels_key], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise DataError(f"CIFAR file {folder / name}: 'data' must have shape (n, 3072), got {data.shape}")
+        if len(batch_labels) != len(data):
+            raise DataError(f"CIFAR file {folder / name} has {len(data)} images but {len(batch_labels)} labels")
         images.append(data.reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[labels_key], dtype=np.int64))
+        labels.append(batch_labels)
     return np.concatenate(images).astype(np.float32) / 255.0, np.concatenate(labels)
 
 
@@ -184,6 +191,8 @@ def load_cifar(name: str, root: Path, download: bool = False) -> ImageDataset:
             raise DataError(f"{folder} not found; point --data-root at the folder holding it, or add --download")
         _download_cifar(name, root)
     meta = _unpickle(folder / layout["meta"])
+    if layout["names_key"] not in meta:
+        raise DataError(f"CIFAR file {folder / layout['meta']} lacks '{layout['names_key']}'")
     class_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout["names_key"]])
     x_train, y_train = _cifar_split(folder, layout["train"], layout["labels_key"])
     x_test, y_test = _cifar_split(folder, layout["test"], layout["labels_key"])

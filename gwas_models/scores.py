@@ -151,7 +151,8 @@ def output_quantities(logits: np.ndarray, targets: np.ndarray) -> dict[str, np.n
     """
     log_probs = log_softmax(logits)
     probs = np.exp(log_probs)
-    targets = np.asarray(targets)[..., None]
+    # Targets of shape (n_examples,) apply to every step of a (n_steps, n_examples, C) trajectory.
+    targets = np.broadcast_to(np.asarray(targets), log_probs.shape[:-1])[..., None]
     p_true = np.take_along_axis(probs, targets, axis=-1)[..., 0]
     others = probs.copy()
     np.put_along_axis(others, targets, -np.inf, axis=-1)

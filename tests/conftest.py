@@ -93,3 +93,9 @@ def tiny_cifar_root(tmp_path_factory) -> Path:
     dump(c100 / "test", {b"fine_labels": [99, 0, 1, 2, 3], b"coarse_labels": [0] * 5, b"data": images(5, 0), b"filenames": [b"x.png"] * 5})
     dump(c100 / "meta", {b"fine_label_names": [f"fine{i:02d}".encode() for i in range(100)], b"coarse_label_names": [f"coarse{i:02d}".encode() for i in range(20)]})
     return root
+
+
+@pytest.fixture(autouse=True)
+def _results_history_outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Successful commands append to ``$GWASM_RESULTS/commands.log``: keep that out of the checkout."""
+    monkeypatch.setenv("GWASM_RESULTS", str(tmp_path_factory.getbasetemp() / "no-results-history"))

@@ -250,15 +250,6 @@ def test_ctrl_c_during_collect_exits_130_and_keeps_complete_runs(tmp_path, monke
     assert [p for p in store.rglob("*") if p.name.startswith(".")] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cli/main.py main(): a Ctrl-C inside a command never reaches the `except (_ABORT, KeyboardInterrupt)` "
-        "handler: typer 0.29's Command.main turns KeyboardInterrupt into Exit(130) and, with "
-        "standalone_mode=False, returns 130, which main() takes as the command's result. Exit code 130 is "
-        "right, but stderr stays empty instead of the intended 'gwasm: error: interrupted' line."
-    ),
-)
 def test_ctrl_c_during_collect_is_one_line(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm):
     _interrupt_second_run(monkeypatch)
     store = tmp_path / "store"
@@ -279,15 +270,6 @@ def test_internal_error_is_one_line(tmp_path, monkeypatch, tiny_digits_npz, run_
     assert "internal error" in line and "boom" in line and "GWASM_DEBUG" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cli/main.py main(): the internal-error branch (and the GwasmError branch) print str(error) as is; "
-        "an exception whose message spans lines (e.g. multiprocessing's spawn bootstrapping RuntimeError, "
-        "seen with --workers 2 from an unguarded script) gives several stderr lines, although the code "
-        "promises 'still one line' (only the UsageError branch replaces newlines)."
-    ),
-)
 def test_multiline_internal_error_is_still_one_line(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm):
     monkeypatch.delenv("GWASM_DEBUG", raising=False)
 
@@ -311,15 +293,6 @@ def test_os_error_while_writing_is_one_line(tmp_path, monkeypatch, tiny_digits_n
     assert_nothing_half_written(tmp_path / "s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "training/collect.py plan_collection: the store's _dataset.json for the dataset name is only "
-        "compared (store.write_dataset_info) in run_one after training; a dataset with the same name "
-        "but other examples is accepted by the plan, a whole run is trained, then StoreError is raised. "
-        "The module promises to validate everything it can before training anything."
-    ),
-)
 def test_conflicting_dataset_is_refused_before_training(tmp_path, tiny_digits_npz, run_gwasm):
     from gwas_models.errors import StoreError
     from gwas_models.training.train import preset

@@ -201,16 +201,6 @@ def _malformed_cifar(root, case):
         dump("data_batch_2", [1, 2, 3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "data.py load_cifar/_cifar_split/_unpickle validate only the presence of 'data' and the labels key: "
-        "a meta file without label names raises KeyError, rows that are not 3072 bytes raise ValueError "
-        "from reshape, a pickle that is not a dict raises AttributeError (all reported as internal errors), "
-        "and a batch with more labels than images loads silently with len(y_train) != len(x_train). "
-        "errors.py: a malformed dataset must be a DataError."
-    ),
-)
 @pytest.mark.parametrize("case", ["meta without label_names", "rows of the wrong width", "more labels than images", "not a dict"])
 def test_malformed_cifar_is_a_data_error(tmp_path, case):
     _malformed_cifar(tmp_path, case)

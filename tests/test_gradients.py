@@ -127,16 +127,6 @@ def test_grand_ignores_frozen_later_layer(digits_tensors):
     assert (per_example_grad_norms(model, x, y) > got).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gradients.py layerwise_grad_norms, forward_hook: output.register_hook is called on every "
-        "Conv2d/Linear/BatchNorm2d output, but the output of a frozen first layer (its input does not "
-        "require grad either) does not require grad, so per_example_grad_norms raises RuntimeError "
-        "'cannot register a hook on a tensor that doesn't require gradient' instead of returning the "
-        "norm over the trainable parameters (as vmap_grad_norms does)."
-    ),
-)
 def test_grand_with_frozen_first_layer(digits_tensors):
     x, y = digits_tensors.x_train[:6], digits_tensors.y_train[:6]
     model = build_model("mlp", 10, (1, 8, 8), init_seed=5)
@@ -190,16 +180,6 @@ class SharedLinear(nn.Module):
         return self.head(z)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "gradients.py layerwise_grad_norms: a module called more than once per forward pass (shared "
-        "weights) is captured once per call and the squared norms of the per-call gradients are added, "
-        "but the example's gradient is the sum of the per-call gradients, so ||g1 + g2||^2 != "
-        "||g1||^2 + ||g2||^2; _supports_layerwise does not detect reuse. grand of such user models is "
-        "silently wrong (about 1% here) instead of falling back to vmap_grad_norms."
-    ),
-)
 def test_grand_with_weight_sharing(digits_tensors):
     torch.manual_seed(2)
     model = SharedLinear()

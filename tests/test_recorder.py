@@ -16,7 +16,6 @@ from test_scores import (
     EPOCH_PROBS,
     HAND,
     PRESENTATION_PROBS,
-    SCORES_FROM_TRAJECTORIES_BUG,
     TARGETS,
     reference_from_definitions,
 )
@@ -130,7 +129,6 @@ def test_recorder_matches_reference_definitions(seed, batch_size, eval_batch_siz
     assert np.all(got["forgetting"][5:10] == 5.0)  # never learned: number of presentations
 
 
-@pytest.mark.xfail(reason=SCORES_FROM_TRAJECTORIES_BUG, strict=True)
 def test_recorder_matches_scores_from_trajectories():
     presentation, evaluation, targets = _random_run(3)
     recorder = ScoreRecorder(ids_as_inputs(len(targets)), torch.as_tensor(targets), 4, epochs=5, scores=OUTPUT_SCORES, early_epoch=2)
@@ -262,15 +260,6 @@ def test_default_epochs():
     assert default_vog_epochs(3, 8) == (1, 2, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "recorder.py: vog needs at least 2 checkpoints (ScoreRecorder and TrainConfig reject "
-        "vog_checkpoints < 2), but default_vog_epochs(epochs, n) caps the count at epochs, so with "
-        "epochs=1 there is a single checkpoint and scores()['vog'] is 0.0 for every example (the variance "
-        "of one value) instead of NaN or an InputError; `gwasm collect --epochs 1` stores a constant-zero vog."
-    ),
-)
 def test_vog_with_a_single_epoch_is_not_a_fake_zero():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     x = torch.randn(5, 1, 2, 2)

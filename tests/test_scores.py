@@ -75,19 +75,11 @@ HAND = {
     ],
 }
 
-SCORES_FROM_TRAJECTORIES_BUG = (
-    "scores.py:252 scores_from_trajectories passes 1-D targets (n_examples,) with 3-D logits "
-    "(n_steps, n_examples, n_classes) to output_quantities, whose np.take_along_axis needs targets "
-    "of the logits' leading shape: every call raises ValueError ('indices' and 'arr' must have the "
-    "same number of dimensions). Fix: broadcast targets to logits.shape[:-1]."
-)
-
 
 def reference_from_definitions(presentation_logits, epoch_logits, targets, early_epoch):
     """What scores_from_trajectories is documented to return, composed from the per-step definitions.
 
-    Identical to scores.scores_from_trajectories except that the targets are broadcast to every
-    step, which output_quantities needs.
+    Composed independently of scores.scores_from_trajectories, which the tests check against it.
     """
     presentation_logits = np.asarray(presentation_logits)
     epoch_logits = np.asarray(epoch_logits)
@@ -250,7 +242,6 @@ def test_definitions_compose_to_hand_values():
         np.testing.assert_allclose(got[name], expected, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.xfail(reason=SCORES_FROM_TRAJECTORIES_BUG, strict=True)
 def test_scores_from_trajectories_hand_values():
     got = S.scores_from_trajectories(np.log(PRESENTATION_PROBS), np.log(EPOCH_PROBS), TARGETS, EARLY_EPOCH)
     assert set(got) == set(HAND)

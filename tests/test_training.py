@@ -305,14 +305,6 @@ def test_step_and_constant_schedules():
     assert [g(0), g(1), g(2), g(31)] == pytest.approx([0.5, 1.0, 1.0, 1.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "train.py learning_rate_factor: warm-up returns (step + 1) / warmup with warmup = warmup_epochs * "
-        "steps_per_epoch; when that is not a whole number of steps the last warm-up step overshoots, e.g. "
-        "warmup_epochs=0.5, 5 steps per epoch: factors 0.4, 0.8, 1.2, 1.0 (20% above the base rate)."
-    ),
-)
 def test_warmup_never_exceeds_the_base_rate():
     config = TrainConfig(epochs=4, schedule="constant", warmup_epochs=0.5)
     factors = [learning_rate_factor(config, s, steps_per_epoch=5) for s in range(20)]
@@ -390,14 +382,6 @@ def test_unknown_architecture_lists_valid_names(name):
     assert "package.module:factory" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "models.py parse_arch: the width suffix regex (\\d+) accepts 0, so 'resnet20-0', 'vgg16-0' and "
-        "'mlp-0' parse and build zero-channel models (torch only warns); training then fails with a "
-        "RuntimeError from conv2d instead of an InputError at planning time."
-    ),
-)
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
 @pytest.mark.parametrize("name", ["resnet20-0", "vgg16-0", "mlp-0"])
 def test_zero_width_is_rejected(name):
@@ -442,15 +426,6 @@ def test_user_factory(tmp_path, monkeypatch):
     sys.modules.pop("gwasm_test_zoo_a", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "models.py _user_factory catches only ImportError when importing the module, and build() calls "
-        "the factory unguarded: a user module with a syntax error raises SyntaxError, and a factory without "
-        "the documented in_channels keyword raises TypeError, so `gwasm collect` reports an internal error "
-        "(exit 1) for a mistake in the user's own code instead of an InputError (exit 2)."
-    ),
-)
 @pytest.mark.parametrize(
     "source",
     [

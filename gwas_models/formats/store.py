@@ -120,20 +120,31 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+def check_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> bool:
+    """True when ``dataset`` is recorded in the store with the same examples and classes.
+
+    False when the store has no such dataset yet; :class:`StoreError` when it has one by that name
+    with other examples or classes (its runs could not be compared with new ones).
+    """
+    path = dataset_dir(store, dataset) / DATASET_FILE
+    if not path.exists():
+        return False
+    old = json.loads(path.read_text())
+    if old.get("n_examples") != info.get("n_examples") or old.get("class_names") != list(info.get("class_names", [])):
+        raise StoreError(
+            f"dataset {dataset!r} in {store} was collected with {old.get('n_examples')} examples "
+            f"and other classes; use another --dataset name or another store"
+        )
+    return True
+
+
 def write_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> None:
     """Record the dataset's class names, size and source once per dataset."""
+    if check_dataset_info(store, dataset, info):
+        return
     directory = dataset_dir(store, dataset)
     _ensure_writable(directory)
-    path = directory / DATASET_FILE
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("n_examples") != info.get("n_examples") or old.get("class_names") != list(info.get("class_names", [])):
-            raise StoreError(
-                f"dataset {dataset!r} in {store} was collected with {old.get('n_examples')} examples "
-                f"and other classes; use another --dataset name or another store"
-            )
-        return
-    _write_json_atomic(path, dict(info))
+    _write_json_atomic(directory / DATASET_FILE, dict(info))
 
 
 def read_dataset_info(store: Path, dataset: str) -> dict[str, Any]:
@@ -247,7 +258,7 @@ def list_runs(store: Path, dataset: str | None = None) -> pd.DataFrame:
                 "dataset": key.dataset,
                 "arch": key.arch,
                 "seed": key.seed,
-                "test_accuracy": prov.get("test_accuracy", np.nan),
+                "test_accuracy": np.nan if prov.get("test_accuracy") is None else prov["test_accuracy"],
                 "n_parameters": prov.get("n_parameters", np.nan),
                 "wall_time_s": prov.get("wall_time_s", np.nan),
                 "device": prov.get("device", ""),

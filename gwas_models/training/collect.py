@@ -25,7 +25,7 @@ from gwas_models import __version__
 from gwas_models.data import ImageDataset, load_dataset
 from gwas_models.errors import InputError
 from gwas_models.formats import store as run_store
-from gwas_models.scores import SCORE_NAMES, SCORES, score_info
+from gwas_models.scores import SCORE_NAMES, score_info
 
 ProgressHook = Callable[[str, dict], None]
 
@@ -115,6 +115,7 @@ def plan_collection(
     data = load_dataset(dataset, data_root=data_root, download=download)
     build_model(arch, data.n_classes, data.input_shape, init_seed=0)  # fails early on a bad arch
     run_store.check_writable(store_path)
+    run_store.check_dataset_info(store_path, data.name, data.info())
     seeds = tuple(seeds)
     done = tuple(s for s in seeds if run_store.run_exists(store_path, run_store.RunKey(data.name, arch, s)))
     todo = tuple(s for s in seeds if s not in done)
@@ -194,7 +195,8 @@ def run_one(plan: CollectPlan, seed: int, data: ImageDataset | None = None, on_e
         "vog_epochs": list(recorder.vog_epochs),
         "n_examples": data.n_examples,
         "n_parameters": count_parameters(model),
-        "test_accuracy": result["test_accuracy"],
+        # JSON has no NaN: a dataset without a test split has no test accuracy.
+        "test_accuracy": None if np.isnan(result["test_accuracy"]) else result["test_accuracy"],
         "train_accuracy": result["train_accuracy"],
         "wall_time_s": result["wall_time_s"],
         "device": str(device),
@@ -319,13 +321,3 @@ def import_scores(
     return run_store.write_imported_score(store_path, dataset, name, np.arange(n_examples), full, higher_is_harder, str(path.resolve()))
 
 
-__all__ = [
-    "CollectPlan",
-    "CollectSummary",
-    "collect",
-    "import_scores",
-    "parse_seeds",
-    "plan_collection",
-    "run_one",
-    "SCORES",
-]

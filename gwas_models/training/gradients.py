@@ -85,7 +85,8 @@ def layerwise_grad_norms(model: nn.Module, inputs: torch.Tensor, targets: torch.
     def forward_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
         index = len(captured)
         captured.append((module, args[0].detach(), output))
-        output.register_hook(lambda g, index=index: grads.__setitem__(index, g.detach()))
+        if output.requires_grad:  # a frozen layer at the start of the network has nothing to record
+            output.register_hook(lambda g, index=index: grads.__setitem__(index, g.detach()))
 
     handles = [m.register_forward_hook(forward_hook) for m in model.modules() if isinstance(m, _LAYERWISE_TYPES)]
     norms = []
@@ -96,6 +97,12 @@ def layerwise_grad_norms(model: nn.Module, inputs: torch.Tensor, targets: torch.
             x, y = inputs[start : start + chunk], targets[start : start + chunk]
             with torch.enable_grad():
                 loss = F.cross_entropy(model(x), y, reduction="sum")
+                if len({id(module) for module, _, _ in captured}) != len(captured):
+                    # A module called twice shares its weights between calls: its per-example
+                    # gradient is the sum over calls, which per-call norms cannot give.
+                    for handle in handles:
+                        handle.remove()
+                    return vmap_grad_norms(model, inputs, targets)
                 params = [p for p in model.parameters() if p.requires_grad]
                 torch.autograd.grad(loss, params, allow_unused=True)
             squared = torch.zeros(len(x), device=x.device, dtype=torch.float32)

@@ -139,14 +139,17 @@ def _user_factory(name: str) -> Callable[[int, tuple[int, int, int]], nn.Module]
     module_name, _, function_name = name.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"cannot import module {module_name!r} of architecture {name!r}: {error}") from None
+    except Exception as error:  # ImportError, but also a SyntaxError or any failure in the user's module
+        raise InputError(f"cannot import module {module_name!r} of architecture {name!r}: {type(error).__name__}: {error}") from None
     factory = getattr(module, function_name, None)
     if not callable(factory):
         raise InputError(f"module {module_name!r} has no callable {function_name!r}")
 
     def build(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
-        model = factory(num_classes=num_classes, in_channels=input_shape[0])
+        try:
+            model = factory(num_classes=num_classes, in_channels=input_shape[0])
+        except TypeError as error:
+            raise InputError(f"factory {name!r} must accept num_classes= and in_channels=: {error}") from None
         if not isinstance(model, nn.Module):
             raise InputError(f"factory {name!r} returned {type(model).__name__}, not a torch.nn.Module")
         return model
@@ -163,6 +166,8 @@ def parse_arch(name: str) -> ArchSpec:
     if not match:
         raise InputError(f"unknown architecture {name!r}; {valid}")
     family, depth, width, mlp, hidden = match.groups()
+    if (width is not None and int(width) < 1) or (hidden is not None and int(hidden) < 1):
+        raise InputError(f"architecture {name!r}: the width suffix must be at least 1")
     if mlp:
         size = int(hidden) if hidden else 256
         return ArchSpec(name, lambda n, shape: MLP(shape[0] * shape[1] * shape[2], size, n))

@@ -233,7 +233,8 @@ class ScoreRecorder:
         """The requested scores as float64 arrays of shape (n_examples,).
 
         Presentation scores of an example never presented are NaN; epoch-end scores whose epoch
-        was not reached (training stopped early) are NaN too.
+        was not reached (training stopped early) are NaN too, and so is ``vog`` when training has
+        a single epoch (no variance over one checkpoint).
         """
         out: dict[str, np.ndarray] = {}
         n_presented = self._presentations.cpu().numpy()
@@ -255,15 +256,16 @@ class ScoreRecorder:
         if self._epoch_rows["correct"]:
             correct = torch.stack(self._epoch_rows["correct"]).cpu().numpy()
             p_true = torch.stack(self._epoch_rows["p_true"]).double().cpu().numpy()
-            complete = correct.shape[0] == self.epochs
-            epoch_scores = {
-                "consistently_learned": score_defs.consistently_learned(correct) if complete else nan,
-                "confidence": p_true.mean(axis=0),
-                "variability": p_true.std(axis=0),
-            }
+            if correct.shape[0] == self.epochs:
+                epoch_scores = {
+                    "consistently_learned": score_defs.consistently_learned(correct),
+                    "confidence": p_true.mean(axis=0),
+                    "variability": p_true.std(axis=0),
+                }
         early = {name: value.double().cpu().numpy() for name, value in self._early.items()}
         vog = nan
-        if self._vog_m2 is not None and self._vog_count == len(self.vog_epochs):
+        # A variance over checkpoints needs two of them: one-epoch training has no VoG.
+        if self._vog_m2 is not None and self._vog_count == len(self.vog_epochs) >= 2:
             variance = (self._vog_m2 / self._vog_count).reshape(self.n_examples, -1)
             vog = variance.mean(dim=1).double().cpu().numpy()
         everything = {**presentation_scores, **epoch_scores, **early, "vog": vog}

@@ -205,7 +205,7 @@ def learning_rate_factor(config: TrainConfig, step: int, steps_per_epoch: int) -
     total = config.epochs * steps_per_epoch
     warmup = config.warmup_epochs * steps_per_epoch
     if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
+        return min(1.0, (step + 1) / warmup)
     progress = step / total
     if config.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * progress))
