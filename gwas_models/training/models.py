@@ -5,6 +5,9 @@ Names:
 * ``resnet20``, ``resnet32``, ``resnet44``, ``resnet56``, ``resnet110``: He et al. (2016) §4.2,
   three stages of ``(depth - 2) / 6`` basic blocks, base width 16. A suffix sets the base width:
   ``resnet20-64`` is four times as wide.
+* ``resnet18``, ``resnet34``: the ImageNet layouts (four stages of 2-2-2-2 and 3-4-6-3 basic
+  blocks, base width 64) with a 3x3 stem for small images, as commonly trained on CIFAR; the
+  paper's "ResNet deep" is ``resnet34``.
 * ``vgg11``, ``vgg13``, ``vgg16``, ``vgg19``: Simonyan & Zisserman configurations with batch norm
   and one linear classifier (the usual CIFAR variant), base width 64; ``vgg16-16`` is a quarter.
 * ``mlp``: two hidden layers of 256 units (``mlp-512`` for 512).
@@ -28,13 +31,15 @@ import torch.nn.functional as F
 from gwas_models.errors import InputError
 
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
+# Stages of basic blocks of the ImageNet ResNets, trained on small images with a 3x3 stem.
+IMAGENET_RESNET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 VGG_CONFIGS: dict[int, list[int | str]] = {
     11: [1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"],
     13: [1, 1, "M", 2, 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"],
     16: [1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8, "M"],
     19: [1, 1, "M", 2, 2, "M", 4, 4, 4, 4, "M", 8, 8, 8, 8, "M", 8, 8, 8, 8, "M"],
 }
-BUILTIN_ARCHS = tuple(f"resnet{d}" for d in RESNET_DEPTHS) + tuple(f"vgg{d}" for d in VGG_CONFIGS) + ("mlp",)
+BUILTIN_ARCHS = tuple(f"resnet{d}" for d in RESNET_DEPTHS + tuple(IMAGENET_RESNET_STAGES)) + tuple(f"vgg{d}" for d in VGG_CONFIGS) + ("mlp",)
 _NAME = re.compile(r"^(resnet|vgg)(\d+)(?:-(\d+))?$|^(mlp)(?:-(\d+))?$")
 
 
@@ -57,17 +62,25 @@ class _BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet for small images: depth 6n+2, stages of width w, 2w, 4w."""
+    """ResNet for small images: a 3x3 stem, then stages of basic blocks doubling the width.
 
-    def __init__(self, depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3) -> None:
+    ``depth`` 6n+2 gives He et al.'s CIFAR ResNets (three stages of n blocks); ``stages`` overrides
+    the blocks per stage (e.g. (3, 4, 6, 3) for ResNet-34).
+    """
+
+    def __init__(
+        self, depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3, stages: tuple[int, ...] | None = None
+    ) -> None:
         super().__init__()
-        if (depth - 2) % 6:
-            raise InputError(f"ResNet depth must be 6n+2, got {depth}")
-        blocks = (depth - 2) // 6
+        if stages is None:
+            if (depth - 2) % 6:
+                raise InputError(f"ResNet depth must be 6n+2, got {depth}")
+            stages = (((depth - 2) // 6),) * 3
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         layers: list[nn.Module] = []
         in_planes = width
-        for stage, planes in enumerate((width, 2 * width, 4 * width)):
+        for stage, blocks in enumerate(stages):
+            planes = width * 2**stage
             for index in range(blocks):
                 stride = 2 if stage > 0 and index == 0 else 1
                 layers.append(_BasicBlock(in_planes, planes, stride))
@@ -175,6 +188,10 @@ def parse_arch(name: str) -> ArchSpec:
     if family == "resnet" and depth_value in RESNET_DEPTHS:
         base = int(width) if width else 16
         return ArchSpec(name, lambda n, shape: CifarResNet(depth_value, base, n, shape[0]))
+    if family == "resnet" and depth_value in IMAGENET_RESNET_STAGES:
+        base = int(width) if width else 64
+        stages = IMAGENET_RESNET_STAGES[depth_value]
+        return ArchSpec(name, lambda n, shape: CifarResNet(depth_value, base, n, shape[0], stages=stages))
     if family == "vgg" and depth_value in VGG_CONFIGS:
         base = int(width) if width else 64
         return ArchSpec(name, lambda n, shape: CifarVGG(depth_value, base, n, shape[0]))
