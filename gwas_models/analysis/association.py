@@ -33,8 +33,9 @@ example is left out of multiple-testing adjustment, of λGC and of combined evid
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
@@ -582,6 +583,29 @@ def _finish(
         neg_log10_p=neg_log10_p,
         error=error,
     )
+
+
+_TEST_FIELDS = ("t_stat", "df", "cohen_d", "f_stat", "df_num", "df_denom", "p", "neg_log10_p")
+
+
+def set_untested(result, mask: np.ndarray, code: int):
+    """A copy of a :class:`TwoSampleResult` or :class:`OnewayResult` in which the examples of
+    ``mask`` that were tested get error ``code`` and, like any untested example, no statistic, df,
+    p, -log10 p or effect size."""
+    mask = np.asarray(mask, dtype=bool) & (result.error == OK)
+    if not mask.any():
+        return result
+    error = result.error.copy()
+    error[mask] = code
+    blanked = {name: _blank(getattr(result, name), mask) for name in _TEST_FIELDS if hasattr(result, name)}
+    return replace(result, error=error, **blanked)
+
+
+def constant_within_runs(values: np.ndarray) -> np.ndarray:
+    """Examples whose finite values are all equal over the runs of one group, shape (n_examples,)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are FEW_RUNS/NAN elsewhere
+        return np.nanmax(values, axis=0) == np.nanmin(values, axis=0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,13 +47,16 @@ import numpy as np
 import pandas as pd
 
 from gwas_models.analysis.association import (
+    CONST,
     ERRCODES,
     NORMALIZATIONS,
     OK,
     OnewayResult,
     TwoSampleResult,
+    constant_within_runs,
     mean_neg_log10_p,
     normalize_within_runs,
+    set_untested,
     two_sample_test,
     welch_anova,
 )
@@ -403,6 +406,14 @@ def associate(
         name: {arch: normalize_within_runs(_take_rows(m.values, rows[arch]), settings.normalize) for arch in archs}
         for name, m in matrices.items()
     }
+    # Zero variance is judged on the scores as collected: ranking turns an example that is constant
+    # within each group (e.g. forgetting 1,1,1,1 vs 0,0,0,0) into ranks that differ by tie-block
+    # sizes, a tiny but non-zero variance that a t-test would call overwhelmingly significant.
+    raw_constant = (
+        {name: {arch: constant_within_runs(_take_rows(m.values, rows[arch])) for arch in archs} for name, m in matrices.items()}
+        if settings.normalize != "none"
+        else None
+    )
     layout = _Layout.of(first, list(matrices))
     design = AssociationStudy(
         settings=settings,
@@ -420,14 +431,16 @@ def associate(
 
     pair_results, pair_evidence, pair_errors = [], [], []
     for a, b in pairs:
-        result, evidence, errors = _compare_pair(blocks, matrices, a, b, settings, rng, layout)
+        result, evidence, errors = _compare_pair(blocks, matrices, a, b, settings, rng, layout, raw_constant)
         pair_results.append(finished(result))
         pair_evidence.append(evidence)
         pair_errors.append(errors)
     oneway = None
     if len(archs) >= 3:
         oneway = finished(
-            _compare_all(blocks, matrices, archs, settings, layout, np.vstack(pair_evidence), np.vstack(pair_errors))
+            _compare_all(
+                blocks, matrices, archs, settings, layout, np.vstack(pair_evidence), np.vstack(pair_errors), raw_constant
+            )
         )
     return replace(design, pairs=tuple(pair_results), oneway=oneway)
 
@@ -550,6 +563,7 @@ def _compare_pair(
     settings: AssociationSettings,
     rng: np.random.Generator | None,
     layout: _Layout,
+    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
     """Test one pair for every score; return the result, and the per-score -log10 p and error
     codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows."""
@@ -559,6 +573,8 @@ def _compare_pair(
     for name, matrix in matrices.items():
         values_a, values_b = blocks[name][a], blocks[name][b]
         result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
+        if raw_constant is not None:
+            result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
         permutation = None
         if settings.permutation:
             permutation = permutation_test(
@@ -729,6 +745,7 @@ def _compare_all(
     layout: _Layout,
     pair_evidence: np.ndarray,
     pair_errors: np.ndarray,
+    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> ComparisonResult:
     """Welch's ANOVA per score across all architectures, plus the combined rows."""
     label = " vs ".join(archs)
@@ -737,6 +754,8 @@ def _compare_all(
     runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
     for name, matrix in matrices.items():
         result = welch_anova([blocks[name][arch] for arch in archs], archs)
+        if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
+            result = set_untested(result, np.any([raw_constant[name][arch] for arch in archs], axis=0), CONST)
         adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
         partial = result.tested & (result.n < runs_per_arch).any(axis=0)
         summary = ScoreSummary(
