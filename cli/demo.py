@@ -29,6 +29,8 @@ def demo_steps(
     prefix = str(results / "digits")
     first, second = archs[0], archs[1]
     pair = f"{prefix}.{first}_vs_{second}"
+    # The paper ranks examples by their evidence over every pair of architectures (its Figure 1).
+    everything = f"{prefix}.{'_vs_'.join(archs)}" if len(archs) > 2 else pair
     quiet_flag = ["--quiet"] if quiet else []
     steps: list[tuple[str, list[str]]] = []
     for arch in archs:
@@ -40,17 +42,23 @@ def demo_steps(
         )
     steps += [
         ("list the runs", ["runs", "--store", store]),
-        (f"associate {first} with {second}", ["associate", first, second, "--store", store, "--out", prefix]),
-        ("Manhattan plot", ["manhattan", f"{pair}.sumstats.parquet", "--out", f"{pair}.manhattan.png"]),
+        ("associate every pair of architectures", ["associate", *archs, "--store", store, "--out", prefix]),
+        (f"Manhattan plot of {first} vs {second}", ["manhattan", f"{pair}.sumstats.parquet", "--out", f"{pair}.manhattan.png"]),
         ("Miami plot per score", ["manhattan", f"{pair}.sumstats.parquet", "--signed", "--facet", "--out", f"{pair}.manhattan.facets.png"]),
         ("QQ plot", ["qq", f"{pair}.sumstats.parquet", "--out", f"{pair}.qq.png"]),
-        ("gallery of sensitive examples", ["gallery", f"{pair}.sumstats.parquet", "--store", store, "--out", f"{pair}.gallery.png"]),
+        ("gallery of sensitive examples", ["gallery", f"{everything}.sumstats.parquet", "--store", store, "--out", f"{everything}.gallery.png"]),
         (
             "fingerprint the architectures",
             ["fingerprint", first, second, "--store", store, "--out", f"{prefix}.fingerprint", "--save", f"{prefix}.fingerprint.json"],
         ),
         (f"identify the runs of {archs[2] if len(archs) > 2 else second}", ["identify", f"{prefix}.fingerprint.json", "--arch", archs[-1], "--store", store]),
     ]
+    if len(archs) > 2:
+        third = f"{prefix}.{first}_vs_{archs[2]}"
+        steps.insert(
+            len(archs) + 3,
+            (f"Manhattan plot of {first} vs {archs[2]}", ["manhattan", f"{third}.sumstats.parquet", "--out", f"{third}.manhattan.png"]),
+        )
     for analysis in ("variance", "stability", "correlate", "pca"):
         steps.append((f"{analysis} of {first}", [analysis, first, "--store", store, "--out", f"{prefix}.{first}.{analysis}"]))
     if len(archs) > 2:

@@ -43,7 +43,8 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
        max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1em; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 13px; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 13px; display: block;
+        overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f0f0f0; } td.text, th.text { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -141,7 +142,8 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
         p = pd.to_numeric(block["P"], errors="coerce").to_numpy(dtype=float)
         tested = np.isfinite(p)
         n_tested = int(tested.sum())
-        if score == "combined" or n_tested == 0:
+        combined = str(score).startswith("combined")  # means of -log10 p: rankings, not p-values
+        if combined or n_tested == 0:
             lam = np.nan
         else:
             lam = float(np.median(stats.chi2.isf(p[tested], 1)) / stats.chi2.ppf(0.5, 1))
@@ -152,13 +154,15 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
                 "SCORE": score,
                 "N_TESTED": n_tested,
                 "LAMBDA_GC": lam,
-                "BONFERRONI_HITS": int(np.sum(neg[np.isfinite(neg)] > threshold)) if score != "combined" else np.nan,
+                "BONFERRONI_HITS": np.nan if combined else int(np.sum(neg[np.isfinite(neg)] > threshold)),
                 "MAX_NEG_LOG10_P": float(np.nanmax(neg)) if np.isfinite(neg).any() else np.nan,
             }
         )
-    combined = frame[frame["SCORE"] == "combined"]
-    top_source = combined if not combined.empty else frame
-    columns = [c for c in ("#CHROM", "ID", "SCORE", "NEG_LOG10_P", "HARDER_IN", "BETA") if c in top_source.columns]
+    # The paper's ranking: over every pair when the table has it, else over the scores.
+    names = set(frame["SCORE"].astype(str))
+    ranking = "combined_pairs" if "combined_pairs" in names else "combined" if "combined" in names else None
+    top_source = frame if ranking is None else frame[frame["SCORE"].astype(str) == ranking]
+    columns = [c for c in ("#CHROM", "ID", "SCORE", "NEG_LOG10_P", "HARDER_IN", "HARDEST_IN", "EASIEST_IN") if c in top_source.columns]
     top = top_source.sort_values("NEG_LOG10_P", ascending=False).head(10)[columns]
     return pd.DataFrame(rows), top
 
