@@ -51,18 +51,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet20")
     parser.add_argument("--epochs", type=int, default=None, help="default: the digits preset")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_digits()
     config = preset("digits", epochs=args.epochs)
-    times: dict[str, list[tuple[float, float]]] = {"baseline": [], "minibatch": [], "all": []}
+    seed = 0  # the same run each time, so repeats differ only by the machine's noise
+    measure = {
+        "baseline": lambda: time_baseline(data, config, args.arch, seed),
+        "minibatch": lambda: time_collect(data, config, args.arch, seed, MINIBATCH_SCORES, args.threads),
+        "all": lambda: time_collect(data, config, args.arch, seed, SCORE_NAMES, args.threads),
+    }
+    # Warm up (first-call allocations, lazy imports) outside the measurement.
+    time_collect(data, preset("digits", epochs=1), args.arch, seed, SCORE_NAMES, args.threads)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in measure}
+    names = list(measure)
     for repeat in range(args.repeats):
-        seed = 0  # the same run each time, so repeats differ only by the machine's noise
-        times["baseline"].append(time_baseline(data, config, args.arch, seed))
-        times["minibatch"].append(time_collect(data, config, args.arch, seed, MINIBATCH_SCORES, args.threads))
-        times["all"].append(time_collect(data, config, args.arch, seed, SCORE_NAMES, args.threads))
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]  # no configuration always first
+        for name in order:
+            times[name].append(measure[name]())
         print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f} s" for k, v in times.items()), flush=True)
     best = {name: (min(w for w, _ in runs), min(c for _, c in runs)) for name, runs in times.items()}
     base_wall, base_cpu = best["baseline"]

@@ -64,6 +64,8 @@ def associate_command(
     For each example, the score of the runs of A is compared with that of the runs of B by an
     independent two-sample test; p-values are adjusted over examples, λGC is reported, and the
     summary statistics go to <prefix>.<A>_vs_<B>.sumstats.tsv / .parquet with a .log.
+
+    Example: gwasm associate resnet20 vgg16 --scores aum,loss --adjust bonferroni,fdr_bh
     """
     settings = AssociationSettings(
         test=test.strip().lower(),
