@@ -8,9 +8,7 @@ written, so a failing command leaves no output behind.
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,6 +28,7 @@ from gwas_models.formats.store import (
     resolve_dataset,
     resolve_store,
 )
+from gwas_models.formats.atomic import atomic_path
 from gwas_models.formats.sumstats import safe_name
 from gwas_models.plots import difficulty as difficulty_plots
 from gwas_models.plots._style import save_figure
@@ -150,15 +149,8 @@ def _with_suffix(prefix: Path, suffix: str) -> Path:
 
 def _write_tsv(table: pd.DataFrame, path: Path) -> Path:
     """Write a TSV atomically (temporary file, then rename), so no half-written table remains."""
-    if path.is_dir():
-        raise InputError(f"cannot write the table to {path}: it is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         table.to_csv(temporary, sep="\t", index=False, float_format="%.6g", na_rep="NA")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ import pandas as pd
 
 from gwas_models import __version__
 from gwas_models.errors import ResultsError
+from gwas_models.formats.atomic import write_text_atomic
 
 COMMANDS_FILE = "commands.log"
 MAX_TABLE_ROWS = 25
@@ -254,15 +253,7 @@ def write_report(results_dir: Path, out: Path | None = None, store: Path | None 
     out = Path(out) if out is not None else results_dir / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise ResultsError(f"report file must end in .html, got {out.name}")
-    page = render_report(results_dir, store)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_text_atomic(out, render_report(results_dir, store))
 
 
 def record_command(results_dir: Path, argv: list[str]) -> None:

@@ -748,7 +748,6 @@ def _compare_all(
     raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> ComparisonResult:
     """Welch's ANOVA per score across all architectures, plus the combined rows."""
-    label = " vs ".join(archs)
     n = layout.n_examples
     table_blocks, summaries, warnings, evidence, errors = [], [], [], [], []
     runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_models.analysis.fingerprint import SUMMARY_COLUMNS, Fingerprint
+from gwas_models.formats.atomic import write_text_atomic
 from gwas_models.errors import InputError, ResultsError
 
 FORMAT_NAME = "gwasm-fingerprint"
@@ -55,24 +55,6 @@ NA_REP = "NA"
 # --------------------------------------------------------------------------------------------
 # Atomic writing
 # --------------------------------------------------------------------------------------------
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` into a temporary file beside ``path``, then rename it onto ``path``.
-
-    A reader never sees a half-written file, and a failure leaves no temporary file behind.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gwas_models.errors import InputError, StoreError
+from gwas_models.formats.atomic import atomic_path, temporary_name, write_text_atomic
 from gwas_models.matrix import ScoreMatrix
 from gwas_models.scores import SCORE_NAMES, SCORES
 
@@ -105,9 +105,7 @@ def check_writable(store: Path) -> None:
 
 
 def _write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
 
 
 def _json_default(obj: Any) -> Any:
@@ -187,7 +185,7 @@ def write_run(
     final = run_dir(store, key)
     parent = final.parent
     _ensure_writable(parent)
-    tmp = parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    tmp = temporary_name(final)
     tmp.mkdir()
     try:
         pq.write_table(table, tmp / RUN_FILE)
@@ -425,12 +423,8 @@ def write_imported_score(
     metadata = {b"gwasm": json.dumps({"higher_is_harder": bool(higher_is_harder), "source": source}).encode()}
     table = table.replace_schema_metadata(metadata)
     final = directory / f"{name}.parquet"
-    tmp = directory / f".{name}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(final) as temporary:
+        pq.write_table(table, temporary)
     return final
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from gwas_models.formats.atomic import write_all_atomic
 from gwas_models.errors import InputError, ResultsError
 
 DEFAULT_RESULTS_DIR = "./gwasm-results"
@@ -144,21 +144,6 @@ def _check_table(frame: pd.DataFrame) -> None:
         raise InputError(f"not a sumstats table: missing columns {', '.join(missing)}")
 
 
-def _write_all(files: Mapping[Path, Callable[[Path], None]]) -> None:
-    """Write every file under a temporary name, then rename them all; on failure remove the temporaries."""
-    temporaries: dict[Path, Path] = {}
-    try:
-        for final, write in files.items():
-            temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-            temporaries[final] = temporary
-            write(temporary)
-        for final, temporary in temporaries.items():
-            os.replace(temporary, final)
-    finally:
-        for temporary in temporaries.values():
-            temporary.unlink(missing_ok=True)
-
-
 def _ensure_directory(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -230,7 +215,7 @@ def write_sumstats(
         files[meta] = lambda target, ssf=ssf, data_name=path.name: target.write_text(
             _ssf_metadata_yaml(ssf, data_name, archs[:2], ssf_metadata or {})
         )
-    _write_all(files)
+    write_all_atomic(files)
     return paths
 
 

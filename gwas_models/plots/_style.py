@@ -7,7 +7,6 @@ drawn only when its test was done: ``ERRCODE`` is ``'.'`` and ``NEG_LOG10_P`` is
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +18,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
 
 from gwas_models.errors import InputError, ResultsError
+from gwas_models.formats.atomic import atomic_path
 
 COMBINED = "combined"
 """``SCORE`` value of the combined evidence (mean −log10 p over the scores)."""
@@ -229,11 +229,6 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = SAVE_DPI) ->
     file_format = output_format(path)
     if path.is_dir():
         raise InputError(f"cannot write the figure to {path}: it is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, format=file_format, dpi=dpi)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
