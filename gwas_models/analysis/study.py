@@ -545,13 +545,15 @@ def _error_counts(error: np.ndarray) -> dict[str, int]:
     return {ERRCODES[code]: int(counts[code]) for code in range(1, len(ERRCODES)) if counts[code]}
 
 
-def _lambda_warning(value: float, score: str, label: str) -> list[str]:
-    if not value > LAMBDA_WARN_ABOVE:
+def _lambda_warning(summaries: Sequence[ScoreSummary], label: str) -> list[str]:
+    """One warning for all the scores of a comparison whose λGC is inflated."""
+    inflated = [f"{s.score} {s.lambda_gc:.2f}" for s in summaries if s.lambda_gc > LAMBDA_WARN_ABOVE]
+    if not inflated:
         return []
     return [
-        f"lambda_GC = {value:.3f} for {score} ({label}): a global shift between the architectures "
-        "(one harder or easier overall, the analogue of population stratification) inflates every test; "
-        "consider --normalize rank"
+        f"lambda_GC > {LAMBDA_WARN_ABOVE} ({label}) for {', '.join(inflated)}: a global shift between the "
+        "architectures (one harder or easier overall, the analogue of population stratification) inflates "
+        "every test; consider --normalize rank"
     ]
 
 
@@ -583,7 +585,6 @@ def _compare_pair(
         adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
         summary = _pair_summary(name, result, adjusted, permutation, settings, values_a.shape[0], values_b.shape[0])
         summaries.append(summary)
-        warnings += _lambda_warning(summary.lambda_gc, name, label)
         warnings += _permutation_warning(summary, name, label, settings.alpha)
         if summary.n_partial:
             warnings.append(
@@ -594,6 +595,7 @@ def _compare_pair(
         evidence.append(result.neg_log10_p)
         oriented_d.append(matrix.sign * result.cohen_d)
         errors.append(result.error)
+    warnings = _lambda_warning(summaries, label) + warnings
     if len(matrices) > 1:
         table_blocks.append(
             _pair_combined_block(layout, np.vstack(evidence), np.vstack(oriented_d), np.vstack(errors), a, b, blocks, settings)
@@ -767,7 +769,6 @@ def _compare_all(
             n_significant={m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust},
         )
         summaries.append(summary)
-        warnings += _lambda_warning(summary.lambda_gc, name, f"one-way across {len(archs)} architectures")
         table_blocks.append(_oneway_block(layout, name, matrix.sign, result, adjusted, archs))
         evidence.append(result.neg_log10_p)
         errors.append(result.error)
@@ -781,7 +782,7 @@ def _compare_all(
         archs=archs,
         sumstats=_assemble(table_blocks, columns),
         scores=tuple(summaries),
-        warnings=tuple(warnings),
+        warnings=tuple(_lambda_warning(summaries, f"one-way across {len(archs)} architectures") + warnings),
     )
 
 
