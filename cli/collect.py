@@ -15,6 +15,7 @@ class _ProgressBar:
 
     def __init__(self, n_runs: int, epochs: int, enabled: bool) -> None:
         self.bar = None
+        self.epochs = epochs
         if enabled and n_runs:
             from tqdm import tqdm
 
@@ -29,8 +30,10 @@ class _ProgressBar:
                 f"run {info['index']}/{info['total']} seed {info['seed']} epoch {info['epoch']} "
                 f"train acc {info['train_accuracy']:.3f}"
             )
-        elif event == "run_end" and "epoch" not in info:
-            self.bar.set_postfix_str(f"run {info['index']}/{info['total']} test acc {info['test_accuracy']:.3f}")
+        elif event == "run_end":
+            # Worker processes report whole runs only: advance the bar by the run's epochs.
+            self.bar.update(max(0, info["index"] * self.epochs - self.bar.n))
+            self.bar.set_postfix_str(f"run {info['index']}/{info['total']} done, test acc {info['test_accuracy']:.3f}")
 
     def close(self) -> None:
         if self.bar is not None:
