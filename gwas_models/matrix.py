@@ -8,6 +8,7 @@ and the examples' ids, labels and class names. Analyses take it and never read f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
@@ -128,3 +129,14 @@ def within_class_positions(labels: np.ndarray, example_id: np.ndarray) -> np.nda
     positions = np.empty(len(labels), dtype=np.int64)
     positions[order] = np.arange(len(labels)) - starts + 1
     return positions
+
+
+def format_seeds(seeds: Iterable[int]) -> str:
+    """Compact seed ranges: ``[0, 1, 2, 5]`` -> ``"0-2,5"`` (``""`` for no seed)."""
+    ranges: list[list[int]] = []
+    for seed in sorted(set(int(s) for s in seeds)):
+        if ranges and seed == ranges[-1][1] + 1:
+            ranges[-1][1] = seed
+        else:
+            ranges.append([seed, seed])
+    return ",".join(f"{low}-{high}" if high > low else f"{low}" for low, high in ranges)

@@ -133,7 +133,7 @@ def _read_tsv(path: Path) -> pd.DataFrame | None:
 
 def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, pd.DataFrame]:
     """λGC and Bonferroni hits per score, and the top examples by combined evidence, of one sumstats file."""
-    from scipy import stats
+    from gwas_models.analysis.multitest import genomic_control_lambda
 
     frame = pd.read_parquet(path)
     rows = []
@@ -145,7 +145,7 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
         if combined or n_tested == 0:
             lam = np.nan
         else:
-            lam = float(np.median(stats.chi2.isf(p[tested], 1)) / stats.chi2.ppf(0.5, 1))
+            lam = genomic_control_lambda(p[tested])
         neg = pd.to_numeric(block["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=float)
         threshold = -np.log10(alpha / max(n_tested, 1))
         rows.append(

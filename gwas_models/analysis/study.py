@@ -72,7 +72,7 @@ from gwas_models.analysis.multitest import (
 )
 from gwas_models.analysis.permutation import PermutationResult, permutation_test
 from gwas_models.errors import InputError
-from gwas_models.matrix import ScoreMatrix, within_class_positions
+from gwas_models.matrix import ScoreMatrix, format_seeds, within_class_positions
 
 TESTS: tuple[str, ...] = ("welch", "student", "permutation")
 COMBINED = "combined"
@@ -853,18 +853,6 @@ def _oneway_combined_block(
 # --------------------------------------------------------------------------------------------
 
 
-def _seed_text(seeds: Sequence[int]) -> str:
-    """Compact seed ranges: ``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
-    seeds = sorted(set(int(s) for s in seeds))
-    ranges: list[list[int]] = []
-    for seed in seeds:
-        if ranges and seed == ranges[-1][1] + 1:
-            ranges[-1][1] = seed
-        else:
-            ranges.append([seed, seed])
-    return ",".join(f"{lo}-{hi}" if hi > lo else f"{lo}" for lo, hi in ranges) or "none"
-
-
 def format_log(
     study: AssociationStudy,
     comparison: ComparisonResult,
@@ -901,7 +889,7 @@ def format_log(
     lines.append("runs used:")
     for arch in comparison.archs:
         seeds = study.runs[arch]
-        lines.append(f"  {arch}: {len(seeds)} runs, seeds {_seed_text(seeds)}")
+        lines.append(f"  {arch}: {len(seeds)} runs, seeds {format_seeds(seeds) or 'none'}")
     lines.append("")
     methods = list(settings.adjust) + (["EMP2"] if settings.permutation and comparison.kind == "pair" else [])
     lines.append(f"per score (significant = adjusted p <= {settings.alpha:g}):")

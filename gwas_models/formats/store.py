@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats.atomic import atomic_path, temporary_name, write_text_atomic
-from gwas_models.matrix import ScoreMatrix
+from gwas_models.matrix import ScoreMatrix, format_seeds
 from gwas_models.scores import SCORE_NAMES, SCORES
 
 DEFAULT_STORE = "./gwasm-store"
@@ -264,24 +264,6 @@ def list_runs(store: Path, dataset: str | None = None) -> pd.DataFrame:
         )
     columns = ["dataset", "arch", "seed", "test_accuracy", "n_parameters", "wall_time_s", "device"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def format_seeds(seeds: Iterable[int]) -> str:
-    """Compact seed ranges: ``[0, 1, 2, 5]`` -> ``"0-2,5"``."""
-    seeds = sorted(set(int(s) for s in seeds))
-    parts: list[str] = []
-    start = prev = None
-    for s in seeds:
-        if start is None:
-            start = prev = s
-        elif s == prev + 1:
-            prev = s
-        else:
-            parts.append(f"{start}-{prev}" if prev != start else f"{start}")
-            start = prev = s
-    if start is not None:
-        parts.append(f"{start}-{prev}" if prev != start else f"{start}")
-    return ",".join(parts)
 
 
 def summarize_runs(store: Path) -> pd.DataFrame:
