@@ -13,7 +13,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from gwas_models.errors import InputError
+from gwas_models.errors import GwasmError, InputError
+
+
+def ensure_directory(directory: Path, what: str, error: type[GwasmError]) -> None:
+    """Create ``directory`` (and its parents) and check it is writable, else raise ``error``.
+
+    ``what`` names the directory in the one-line message, e.g. ``"store"`` or ``"results"``.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise error(f"cannot create {what} directory {directory}: a file is in the way") from None
+    except OSError as failure:
+        raise error(f"{what} directory {directory} cannot be created: {failure.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise error(f"{what} directory {directory} is not writable")
 
 
 def temporary_name(path: Path) -> Path:

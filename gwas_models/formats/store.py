@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gwas_models.errors import InputError, StoreError
-from gwas_models.formats.atomic import atomic_path, temporary_name, write_text_atomic
+from gwas_models.formats.atomic import atomic_path, ensure_directory, temporary_name, write_text_atomic
 from gwas_models.matrix import ScoreMatrix, format_seeds
 from gwas_models.scores import SCORE_NAMES, SCORES
 
@@ -89,14 +89,7 @@ def run_exists(store: Path, key: RunKey) -> bool:
 
 
 def _ensure_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise StoreError(f"cannot create store directory {directory}: a file is in the way") from None
-    except OSError as error:
-        raise StoreError(f"store directory {directory} cannot be created: {error.strerror}") from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise StoreError(f"store directory {directory} is not writable")
+    ensure_directory(Path(directory), "store", StoreError)
 
 
 def check_writable(store: Path) -> None:

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from gwas_models.formats.atomic import write_all_atomic
+from gwas_models.formats.atomic import ensure_directory, write_all_atomic
 from gwas_models.errors import InputError, ResultsError
 
 DEFAULT_RESULTS_DIR = "./gwasm-results"
@@ -144,17 +144,6 @@ def _check_table(frame: pd.DataFrame) -> None:
         raise InputError(f"not a sumstats table: missing columns {', '.join(missing)}")
 
 
-def _ensure_directory(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ResultsError(f"cannot create results directory {directory}: a file is in the way") from None
-    except PermissionError:
-        raise ResultsError(f"results directory {directory} is not writable") from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ResultsError(f"results directory {directory} is not writable")
-
-
 def write_sumstats(
     frame: pd.DataFrame,
     prefix: str | os.PathLike,
@@ -194,7 +183,7 @@ def write_sumstats(
     for score in dict.fromkeys(gwas_ssf_scores):
         name = f"{stem.name}{SSF_SUFFIX}" if len(set(gwas_ssf_scores)) == 1 else f"{stem.name}.{safe_name(score)}{SSF_SUFFIX}"
         ssf_frames[stem.with_name(name)] = to_gwas_ssf(frame, score)
-    _ensure_directory(stem.parent)
+    ensure_directory(stem.parent, "results", ResultsError)
 
     table = _arrow_table(frame)
     paths = SumstatsPaths(
