@@ -86,7 +86,7 @@ def load_dataset(spec: str, data_root: str | Path | None = None, download: bool 
         return load_digits()
     if spec in ("cifar10", "cifar100"):
         if data_root is None:
-            raise InputError(f"--dataset {spec} needs --data-root DIR (a folder in torchvision's CIFAR layout)")
+            raise InputError(f"data_root is needed for dataset {spec!r}: a folder in torchvision's CIFAR layout", parameter="data_root")
         return load_cifar(spec, Path(data_root), download=download)
     if spec.endswith(".npz"):
         return load_npz(Path(spec))
@@ -188,7 +188,7 @@ def load_cifar(name: str, root: Path, download: bool = False) -> ImageDataset:
     folder = root / layout["folder"]
     if not folder.is_dir():
         if not download:
-            raise DataError(f"{folder} not found; point --data-root at the folder holding it, or add --download")
+            raise DataError(f"{folder} not found; give the folder holding it as data_root, or ask for the download")
         _download_cifar(name, root)
     meta = _unpickle(folder / layout["meta"])
     if layout["names_key"] not in meta:

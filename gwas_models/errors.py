@@ -3,13 +3,36 @@
 Every error that a user can cause (bad input, a missing file, a store in an unexpected state) is a
 :class:`GwasmError`. The command line turns these into a one-line message and exit code 2; anything
 else is a bug.
+
+Messages speak in the library's own terms: an invalid argument is named by its parameter name
+(``epochs must be at least 1, got 0``), never by a command-line flag. When the error is about one
+parameter, ``parameter`` names it, and the message starts with that name, so that a front end can
+say it in its own words (the ``gwasm`` command line writes ``--epochs``).
 """
 
 from __future__ import annotations
 
 
 class GwasmError(Exception):
-    """Base class of every error caused by the user's input or environment."""
+    """Base class of every error caused by the user's input or environment.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line.
+    parameter : str, optional
+        The library parameter the error is about; ``message`` then starts with its name.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        if parameter is not None and not message.startswith(parameter):
+            raise ValueError(f"a message about {parameter!r} must start with its name: {message!r}")
+        self.parameter = parameter
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class InputError(GwasmError, ValueError):

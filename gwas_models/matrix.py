@@ -7,8 +7,8 @@ and the examples' ids, labels and class names. Analyses take it and never read f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -49,7 +49,6 @@ class ScoreMatrix:
     class_names: tuple[str, ...]
     dataset: str = ""
     higher_is_harder: bool = True
-    _checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values, dtype=np.float64)
@@ -111,13 +110,28 @@ class ScoreMatrix:
             higher_is_harder=self.higher_is_harder,
         )
 
-    def chromosomes(self) -> np.ndarray:
-        """Class name of every example (the ``#CHROM`` column)."""
-        return np.asarray(self.class_names, dtype=object)[self.labels]
-
     def positions(self) -> np.ndarray:
         """1-based order of every example inside its class, by example id (the ``POS`` column)."""
         return within_class_positions(self.labels, self.example_id)
+
+
+def check_same_runs(matrices: Mapping[str, ScoreMatrix]) -> None:
+    """Raise :class:`InputError` unless every matrix covers the same runs and examples.
+
+    Testing, correlating or combining scores run by run needs every score of the same runs (same
+    architectures and seeds, in the same order) over the same examples.
+    """
+    if not matrices:
+        return
+    first_name, first = next(iter(matrices.items()))
+    for name, matrix in matrices.items():
+        same = (
+            np.array_equal(matrix.groups, first.groups)
+            and np.array_equal(matrix.seeds, first.seeds)
+            and np.array_equal(matrix.example_id, first.example_id)
+        )
+        if not same:
+            raise InputError(f"scores {first_name!r} and {name!r} do not cover the same runs and examples")
 
 
 def within_class_positions(labels: np.ndarray, example_id: np.ndarray) -> np.ndarray:

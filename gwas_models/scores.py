@@ -263,8 +263,3 @@ def scores_from_trajectories(
         "variability": evaluated["p_true"].std(axis=0),
         "entropy": seen["entropy"].mean(axis=0),
     }
-
-
-def orient(values: np.ndarray, name: str) -> np.ndarray:
-    """Return ``values`` multiplied by the score's sign, so that higher means harder."""
-    return np.asarray(values) * score_info(name).sign

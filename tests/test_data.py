@@ -62,7 +62,7 @@ def test_cifar100(tiny_cifar_root):
 
 
 def test_cifar_errors(tmp_path, tiny_cifar_root):
-    with pytest.raises(InputError, match="--data-root"):
+    with pytest.raises(InputError, match="data_root"):
         load_dataset("cifar10")
     with pytest.raises(DataError, match="cifar-10-batches-py"):
         load_dataset("cifar10", data_root=tmp_path / "nowhere")

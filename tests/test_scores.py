@@ -146,10 +146,8 @@ def test_parse_score_list_dedups_and_strips():
         S.parse_score_list("loss,bogus")
 
 
-def test_orient_makes_higher_harder():
-    values = np.array([0.1, 0.9])
-    np.testing.assert_array_equal(S.orient(values, "loss"), values)
-    np.testing.assert_array_equal(S.orient(values, "confidence"), -values)
+def test_score_sign_makes_higher_harder():
+    assert S.score_info("loss").sign == 1 and S.score_info("confidence").sign == -1
 
 
 # --------------------------------------------------------------------------------------------

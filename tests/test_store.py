@@ -133,7 +133,7 @@ def test_trajectories_are_float16_epochs_by_examples(collected):
     # scores can be re-derived from the trajectories
     np.testing.assert_array_equal(consistently_learned(traj["correct"].astype(bool)), frame["consistently_learned"])
     np.testing.assert_allclose(np.exp(-traj["loss"].astype(np.float64)).mean(axis=0), frame["confidence"], atol=3e-3)
-    with pytest.raises(StoreError, match="keep-trajectories"):
+    with pytest.raises(StoreError, match="without keeping them"):
         S.read_trajectories(collected.root, RunKey("tiny_digits", USER_ARCH, 3))
 
 

@@ -32,7 +32,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import QuantileTransformer
 
 from gwas_models.errors import InputError
-from gwas_models.matrix import ScoreMatrix
+from gwas_models.matrix import ScoreMatrix, check_same_runs
 
 DEFAULT_BINS = 50
 """Bins of the variance analysis: the paper's 50,000 CIFAR-10 examples in groups of 1,000."""
@@ -214,19 +214,6 @@ def _require_scores(matrices: Mapping[str, ScoreMatrix], analysis: str, minimum:
             f"{analysis} needs at least {minimum} usable score{'s' if minimum > 1 else ''}, got {len(matrices)}"
             + (f" ({', '.join(matrices)})" if matrices else "")
         )
-
-
-def _require_same_runs(matrices: Mapping[str, ScoreMatrix]) -> None:
-    """Correlating and combining scores run by run needs every score of the same runs and examples."""
-    first_name, first = next(iter(matrices.items()))
-    for name, matrix in matrices.items():
-        same = (
-            np.array_equal(matrix.groups, first.groups)
-            and np.array_equal(matrix.seeds, first.seeds)
-            and np.array_equal(matrix.example_id, first.example_id)
-        )
-        if not same:
-            raise InputError(f"scores {first_name!r} and {name!r} do not cover the same runs and examples")
 
 
 def _arch_label(matrix: ScoreMatrix) -> str:
@@ -656,7 +643,7 @@ def score_correlations(
     ScoreCorrelations
     """
     _require_scores(matrices, "the correlation analysis")
-    _require_same_runs(matrices)
+    check_same_runs(matrices)
     names = list(matrices)
     n_runs, n_examples = next(iter(matrices.values())).values.shape
     oriented_runs = np.stack([oriented(matrix) for matrix in matrices.values()])  # (scores, runs, examples)
@@ -757,7 +744,7 @@ def score_pca(
     ScorePca
     """
     _require_scores(matrices, "the principal component analysis", minimum=2)
-    _require_same_runs(matrices)
+    check_same_runs(matrices)
     names = tuple(matrices)
     first = next(iter(matrices.values()))
     n_runs, n_examples = first.values.shape

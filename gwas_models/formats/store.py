@@ -1,6 +1,6 @@
 """The run store: Hive-partitioned Parquet, one directory per run.
 
-Layout (see DESIGN.md)::
+Layout::
 
     <store>/dataset=<d>/_dataset.json                       class names, n_examples, data source
     <store>/dataset=<d>/arch=<a>/seed=<n>/part-0.parquet    example_id, label, one column per score
@@ -124,7 +124,7 @@ def check_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> bo
     if old.get("n_examples") != info.get("n_examples") or old.get("class_names") != list(info.get("class_names", [])):
         raise StoreError(
             f"dataset {dataset!r} in {store} was collected with {old.get('n_examples')} examples "
-            f"and other classes; use another --dataset name or another store"
+            f"and other classes; store these runs under another dataset name or in another store"
         )
     return True
 
@@ -154,7 +154,7 @@ def run_table(example_id: np.ndarray, labels: np.ndarray, scores: Mapping[str, n
     }
     unknown = set(scores) - set(SCORE_NAMES)
     if unknown:
-        raise InputError(f"unknown score columns {sorted(unknown)}; import extra scores with import-scores")
+        raise InputError(f"unknown score columns {sorted(unknown)}; bring in other scores as imported scores")
     for name in SCORE_NAMES:
         values = np.asarray(scores.get(name, np.full(n_examples, np.nan)), dtype=np.float64)
         if values.shape != (n_examples,):
@@ -234,7 +234,7 @@ def read_trajectories(store: Path, key: RunKey) -> dict[str, np.ndarray]:
     """Per-epoch trajectories of a run collected with ``keep_trajectories``."""
     path = run_dir(store, key) / TRAJECTORY_FILE
     if not path.is_file():
-        raise StoreError(f"run {key} has no trajectories; collect it with --keep-trajectories")
+        raise StoreError(f"run {key} has no trajectories: it was collected without keeping them")
     with np.load(path) as data:
         return {name: data[name] for name in data.files}
 
@@ -287,9 +287,9 @@ def resolve_dataset(store: Path, dataset: str | None) -> str:
             raise StoreError(f"dataset {dataset!r} not found in store {store}; datasets there: {', '.join(datasets) or 'none'}")
         return dataset
     if not datasets:
-        raise StoreError(f"store {store} holds no runs; run `gwasm collect` first")
+        raise StoreError(f"store {store} holds no runs yet: collect some first")
     if len(datasets) > 1:
-        raise InputError(f"store {store} holds several datasets ({', '.join(datasets)}); choose one with --dataset")
+        raise InputError(f"dataset must be named: store {store} holds several ({', '.join(datasets)})", parameter="dataset")
     return datasets[0]
 
 
@@ -389,7 +389,7 @@ def write_imported_score(
 ) -> Path:
     """Store a score computed elsewhere as a single-run score of ``dataset``."""
     if name in SCORES:
-        raise InputError(f"{name!r} is a built-in score; import under another --name")
+        raise InputError(f"name {name!r} is taken by a built-in score; import under another name", parameter="name")
     if not name or any(ch in name for ch in "/\\=") or name.startswith(("_", ".")):
         raise InputError(f"score name {name!r} must be non-empty and contain no '/', '\\' or '='")
     directory = imported_dir(store, dataset)

@@ -28,14 +28,28 @@ from gwas_models.scores import SCORE_NAMES, score_info
 ProgressHook = Callable[[str, dict], None]
 
 
-def parse_seeds(text: str | None, runs: int | None) -> list[int]:
-    """Seeds from ``--seeds 0-9,12`` or ``--runs N`` (seeds 0..N-1); exactly one must be given."""
+def parse_seeds(text: str | None = None, runs: int | None = None) -> list[int]:
+    """The seeds of a collection, sorted and unique.
+
+    Parameters
+    ----------
+    text : str, optional
+        Seeds and inclusive ranges, e.g. ``"0-9,12"``.
+    runs : int, optional
+        Seeds ``0..runs-1``; used when ``text`` is None (default 1 run).
+
+    Raises
+    ------
+    InputError
+        When both are given, ``runs`` is below 1, or ``text`` holds anything but non-negative
+        integers and ranges.
+    """
     if text is not None and runs is not None:
-        raise InputError("give either --runs or --seeds, not both")
+        raise InputError("give either runs or seeds, not both")
     if text is None:
         n_runs = 1 if runs is None else runs
         if n_runs < 1:
-            raise InputError(f"--runs must be at least 1, got {n_runs}")
+            raise InputError(f"runs must be at least 1, got {n_runs}", parameter="runs")
         return list(range(n_runs))
     seeds: list[int] = []
     for part in text.split(","):
@@ -107,7 +121,7 @@ def plan_collection(
     if not scores:
         raise InputError("no scores requested")
     if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, got {threads}")
+        raise InputError(f"threads must be at least 1, got {threads}", parameter="threads")
     resolve_device(device)
     store_path = run_store.resolve_store(store)
     data = load_dataset(dataset, data_root=data_root, download=download)
@@ -154,12 +168,23 @@ def run_one(plan: CollectPlan, seed: int, data: ImageDataset | None = None, on_e
     """Train one seed of a plan, write it to the store, and return its test accuracy."""
     import torch
 
+    previous_threads = torch.get_num_threads()
+    if plan.threads is not None:
+        torch.set_num_threads(plan.threads)
+    try:
+        return _train_and_write(plan, seed, data, on_epoch)
+    finally:
+        # The thread count is process-wide: give the caller back the one it had.
+        torch.set_num_threads(previous_threads)
+
+
+def _train_and_write(plan: CollectPlan, seed: int, data: ImageDataset | None, on_epoch) -> float:
+    import torch
+
     from gwas_models.training.models import build_model, count_parameters
     from gwas_models.training.recorder import ScoreRecorder
     from gwas_models.training.train import DeviceData, SeedStreams, TrainConfig, resolve_device, train
 
-    if plan.threads is not None:
-        torch.set_num_threads(plan.threads)
     if data is None:
         data = load_dataset(plan.dataset_spec, data_root=plan.data_root)
     config = TrainConfig(**plan.config)
@@ -229,7 +254,7 @@ def collect(plan: CollectPlan, data: ImageDataset, workers: int = 1, progress: P
         Called with ``("run_start", {...})``, ``("epoch", {...})`` and ``("run_end", {...})``.
     """
     if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"workers must be at least 1, got {workers}", parameter="workers")
     notify = progress or (lambda event, info: None)
     accuracies: dict[int, float] = {}
     n_todo = len(plan.todo)

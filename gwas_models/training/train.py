@@ -62,25 +62,25 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise InputError(f"--epochs must be at least 1, got {self.epochs}")
+            raise InputError(f"epochs must be at least 1, got {self.epochs}", parameter="epochs")
         if self.batch_size < 1:
-            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise InputError(f"batch_size must be at least 1, got {self.batch_size}", parameter="batch_size")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"--lr must be a positive number, got {self.lr}")
+            raise InputError(f"lr must be a positive number, got {self.lr}", parameter="lr")
         if not 0 <= self.momentum < 1:
-            raise InputError(f"--momentum must lie in [0, 1), got {self.momentum}")
+            raise InputError(f"momentum must lie in [0, 1), got {self.momentum}", parameter="momentum")
         if self.weight_decay < 0:
-            raise InputError(f"--weight-decay must be non-negative, got {self.weight_decay}")
+            raise InputError(f"weight_decay must be non-negative, got {self.weight_decay}", parameter="weight_decay")
         if self.schedule not in ("cosine", "step", "constant"):
             raise InputError(f"unknown schedule {self.schedule!r}; valid: cosine, step, constant")
         if self.augment not in ("none", "crop", "crop_flip"):
             raise InputError(f"unknown augmentation {self.augment!r}; valid: none, crop, crop_flip")
         if self.crop_padding < 0:
-            raise InputError(f"--crop-padding must be non-negative, got {self.crop_padding}")
+            raise InputError(f"crop_padding must be non-negative, got {self.crop_padding}", parameter="crop_padding")
         if self.early_epoch is not None and not 1 <= self.early_epoch <= self.epochs:
-            raise InputError(f"--early-epoch must lie in 1..{self.epochs}, got {self.early_epoch}")
+            raise InputError(f"early_epoch must lie in 1..{self.epochs}, got {self.early_epoch}", parameter="early_epoch")
         if self.vog_checkpoints < 2:
-            raise InputError(f"--vog-checkpoints must be at least 2, got {self.vog_checkpoints}")
+            raise InputError(f"vog_checkpoints must be at least 2, got {self.vog_checkpoints}", parameter="vog_checkpoints")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,9 +141,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
+        raise InputError("device 'cuda' is not available: no CUDA device found")
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise InputError("--device mps: no MPS device is available")
+        raise InputError("device 'mps' is not available: no MPS device found")
     if name not in ("cpu", "cuda", "mps"):
         raise InputError(f"unknown device {name!r}; valid: auto, cpu, cuda, mps")
     return torch.device(name)
