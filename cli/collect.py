@@ -73,12 +73,12 @@ def collect(
 
     Example: gwasm collect --arch resnet20 --runs 8
     """
-    from gwas_models.scores import parse_score_list
-    from gwas_models.training.collect import collect as collect_runs, parse_seeds, plan_collection
-    from gwas_models.training.train import preset as make_config
+    from gwas_models.errors import InputError
+    from gwas_models.workflows.collect import collect_runs
 
-    config = make_config(
-        preset,
+    if runs is not None and seeds is not None:
+        raise InputError("give either --runs or --seeds, not both")
+    overrides = dict(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -90,26 +90,36 @@ def collect(
         early_epoch=early_epoch,
         vog_checkpoints=vog_checkpoints,
     )
-    plan, data = plan_collection(
-        arch,
-        parse_seeds(seeds, runs),
-        config,
-        dataset=dataset,
-        data_root=data_root,
-        download=download,
-        scores=parse_score_list(scores),
-        store=store,
-        device=device,
-        threads=threads,
-        keep_trajectories=keep_trajectories,
-    )
-    if plan.done:
-        typer.echo(f"{len(plan.done)} run(s) of {arch} on {plan.dataset_name} already in {plan.store}; skipping them", err=True)
-    bar = _ProgressBar(len(plan.todo), config.epochs, enabled=not quiet and sys.stderr.isatty())
+    bar: _ProgressBar | None = None
+
+    def announce(plan) -> None:
+        nonlocal bar
+        if plan.done:
+            typer.echo(f"{len(plan.done)} run(s) of {arch} on {plan.dataset_name} already in {plan.store}; skipping them", err=True)
+        bar = _ProgressBar(len(plan.todo), plan.config["epochs"], enabled=not quiet and sys.stderr.isatty())
+
     try:
-        summary = collect_runs(plan, data, workers=workers, progress=bar)
+        summary = collect_runs(
+            arch,
+            seeds=seeds,
+            runs=runs,
+            preset=preset,
+            overrides=overrides,
+            dataset=dataset,
+            data_root=data_root,
+            download=download,
+            scores=scores,
+            store=store,
+            device=device,
+            threads=threads,
+            workers=workers,
+            keep_trajectories=keep_trajectories,
+            on_plan=announce,
+            progress=lambda event, info: bar(event, info) if bar is not None else None,
+        )
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     for seed in summary.trained:
         typer.echo(f"{summary.dataset}\t{summary.arch}\tseed {seed}\ttest accuracy {summary.test_accuracy[seed]:.4f}")
     typer.echo(f"collected {len(summary.trained)} run(s), {len(summary.skipped)} already present, store {summary.store}")
@@ -124,14 +134,13 @@ def runs(
 
     Example: gwasm runs --store ./gwasm-store
     """
-    from gwas_models.formats.store import list_runs, resolve_store, summarize_runs
+    from gwas_models.workflows.collect import list_store_runs
 
-    path = resolve_store(store)
-    table = list_runs(path) if detail else summarize_runs(path)
-    if table.empty:
-        typer.echo(f"no runs in {path}")
+    listing = list_store_runs(store, detail=detail)
+    if listing.table.empty:
+        typer.echo(f"no runs in {listing.store}")
         return
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(listing.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 @app.command("import-scores")
@@ -146,10 +155,7 @@ def import_scores(
 
     Example: gwasm import-scores memorization.csv --name memorization --dataset cifar10
     """
-    from gwas_models.errors import InputError
-    from gwas_models.training.collect import import_scores as do_import
+    from gwas_models.workflows.collect import import_score_file
 
-    if direction not in ("harder", "easier"):
-        raise InputError(f"--direction must be harder or easier, got {direction!r}")
-    path = do_import(file, name, dataset, store=store, higher_is_harder=direction == "harder")
+    path = import_score_file(file, name, dataset, store=store, direction=direction)
     typer.echo(f"imported {name} for {dataset} into {path}")

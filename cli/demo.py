@@ -83,8 +83,6 @@ def demo(
 
     Example: gwasm demo --runs 8 --epochs 10
     """
-    import os
-
     from gwas_models.errors import InputError
     from gwasm_cli.main import main
 
@@ -95,14 +93,13 @@ def demo(
         raise InputError(f"--runs must be at least 4 (fingerprinting splits runs into training and held-out), got {runs}")
     results = directory / "results"
     results.mkdir(parents=True, exist_ok=True)
-    # The report's command history goes with the demo's own results.
-    os.environ["GWASM_RESULTS"] = str(results)
     steps = demo_steps(directory, arch_list, runs, epochs, workers, quiet)
     started = time.perf_counter()
     for index, (what, argv) in enumerate(steps, start=1):
         typer.echo(f"\n[{index}/{len(steps)}] {what}: gwasm {shlex.join(argv)}", err=False)
         sys.stdout.flush()
-        code = main(argv)
+        # The report's command history goes with the demo's own results.
+        code = main(argv, history_dir=results)
         if code != 0:
             raise typer.Exit(code)
     minutes, seconds = divmod(time.perf_counter() - started, 60)

@@ -31,6 +31,28 @@ USAGE_EXIT = 2
 _ABORT = getattr(click_exceptions, "Abort", KeyboardInterrupt)
 
 
+# Library parameters whose flag is not their name with dashes (``--`` + ``name.replace("_", "-")``).
+FLAG_OF_PARAMETER = {
+    "n_markers": "--markers",
+    "n_splits": "--splits",
+    "n_permutations": "--permutations",
+    "n_bins": "--bins",
+}
+
+
+def flag_of(parameter: str) -> str:
+    """The command-line flag that sets a library parameter."""
+    return FLAG_OF_PARAMETER.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def error_message(error: GwasmError) -> str:
+    """A library error in the command line's words: its parameter, when it names one, as a flag."""
+    message = error.message
+    if error.parameter is not None and message.startswith(error.parameter):
+        message = flag_of(error.parameter) + message[len(error.parameter) :]
+    return " ".join(message.split())
+
+
 def _fail(message: str, code: int = USAGE_EXIT) -> int:
     print(f"gwasm: error: {message}", file=sys.stderr)
     return code
@@ -41,23 +63,24 @@ _PRODUCING = {"collect", "import-scores", "associate", "manhattan", "qq", "galle
               "stability", "correlate", "pca", "sizes"}
 
 
-def _record(argv: list[str]) -> None:
-    from gwas_models.report import record_command
+def _record(argv: list[str], history_dir: str | os.PathLike | None) -> None:
+    from gwas_models.workflows.report import record_history
 
     if argv and argv[0] in _PRODUCING and "--help" not in argv:
-        try:
-            record_command(os.environ.get("GWASM_RESULTS", "gwasm-results"), list(argv))
-        except OSError:
-            pass  # the history is a convenience; never fail a finished command over it
+        record_history(argv, history_dir)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `gwasm`; return the exit code (the console script exits with it)."""
+def main(argv: list[str] | None = None, history_dir: str | os.PathLike | None = None) -> int:
+    """Run `gwasm`; return the exit code (the console script exits with it).
+
+    ``history_dir`` is the results folder whose command history records the command (default
+    ``$GWASM_RESULTS``, else ``./gwasm-results``).
+    """
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="gwasm", standalone_mode=False)
     except GwasmError as error:
-        code = _fail(" ".join(str(error).split()))
+        code = _fail(error_message(error))
     except click_exceptions.UsageError as error:
         code = _fail(error.format_message().replace("\n", " "))
     except (_ABORT, KeyboardInterrupt):
@@ -74,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if code == 130:  # Typer turns Ctrl-C inside a command into a returned 130
             _fail("interrupted", 130)
         if code == 0:
-            _record(argv if argv is not None else sys.argv[1:])
+            _record(argv if argv is not None else sys.argv[1:], history_dir)
     if argv is None:
         sys.exit(code)
     return code

@@ -6,12 +6,13 @@ from typing import Optional
 
 import typer
 
+from gwas_models.workflows.report import DEFAULT_RESULTS_DIR
 from gwasm_cli.app import app
 
 
 @app.command()
 def report(
-    results: str = typer.Argument("gwasm-results", help="Results folder to gather."),
+    results: str = typer.Argument(str(DEFAULT_RESULTS_DIR), help="Results folder to gather."),
     out: Optional[str] = typer.Option(None, help="HTML file to write (default RESULTS/report.html)."),
     store: Optional[str] = typer.Option(None, help="Run store for the runs' provenance (default $GWASM_STORE or ./gwasm-store)."),
 ) -> None:
@@ -19,10 +20,6 @@ def report(
 
     Example: gwasm report gwasm-results --out report.html
     """
-    from pathlib import Path
+    from gwas_models.workflows.report import write_results_report
 
-    from gwas_models.formats.store import resolve_store
-    from gwas_models.report import write_report
-
-    path = write_report(Path(results), Path(out) if out else None, store=resolve_store(store))
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {write_results_report(results, out, store)}")
