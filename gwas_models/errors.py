@@ -22,13 +22,17 @@ class GwasmError(Exception):
         What is wrong, in one line.
     parameter : str, optional
         The library parameter the error is about; ``message`` then starts with its name.
+    missing_step : str, optional
+        The step of the pipeline whose output is missing (``"collect"``, ``"associate"``), so that
+        a front end can say how to make it.
     """
 
-    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+    def __init__(self, message: str, *, parameter: str | None = None, missing_step: str | None = None) -> None:
         super().__init__(message)
         if parameter is not None and not message.startswith(parameter):
             raise ValueError(f"a message about {parameter!r} must start with its name: {message!r}")
         self.parameter = parameter
+        self.missing_step = missing_step
 
     @property
     def message(self) -> str:

@@ -21,6 +21,8 @@ import pandas as pd
 from gwas_models import __version__
 from gwas_models.errors import ResultsError
 from gwas_models.formats.atomic import write_text_atomic
+from gwas_models.formats.sumstats import PARQUET_SUFFIX, read_sumstats
+from gwas_models.formats.sumstats_schema import COMBINED_SCORES, inflation_level, ranking_score
 
 COMMANDS_FILE = "commands.log"
 MAX_TABLE_ROWS = 25
@@ -70,10 +72,10 @@ def find_inputs(results_dir: Path) -> ReportInputs:
     """Collect figures, tables, summary statistics, logs and commands under ``results_dir``."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise ResultsError(f"results folder {results_dir} not found; run an analysis first (e.g. gwasm associate)")
+        raise ResultsError(f"results folder {results_dir} not found", missing_step="associate")
     files = sorted(p for p in results_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     figures = tuple(p for p in files if p.suffix in (".png", ".svg"))
-    sumstats = tuple(p for p in files if p.name.endswith(".sumstats.parquet"))
+    sumstats = tuple(p for p in files if p.name.endswith(PARQUET_SUFFIX))
     tables = tuple(p for p in files if p.suffix == ".tsv" and ".sumstats." not in p.name and ".gwas-ssf." not in p.name)
     logs = tuple(p for p in files if p.suffix == ".log" and p.name != COMMANDS_FILE)
     commands_path = results_dir / COMMANDS_FILE
@@ -135,13 +137,13 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
     """λGC and Bonferroni hits per score, and the top examples by combined evidence, of one sumstats file."""
     from gwas_models.analysis.multitest import genomic_control_lambda
 
-    frame = pd.read_parquet(path)
+    frame = read_sumstats(path)
     rows = []
     for score, block in frame.groupby("SCORE", sort=False):
         p = pd.to_numeric(block["P"], errors="coerce").to_numpy(dtype=float)
         tested = np.isfinite(p)
         n_tested = int(tested.sum())
-        combined = str(score).startswith("combined")  # means of -log10 p: rankings, not p-values
+        combined = str(score) in COMBINED_SCORES  # means of -log10 p: rankings, not p-values
         if combined or n_tested == 0:
             lam = np.nan
         else:
@@ -158,8 +160,7 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
             }
         )
     # The paper's ranking: over every pair when the table has it, else over the scores.
-    names = set(frame["SCORE"].astype(str))
-    ranking = "combined_pairs" if "combined_pairs" in names else "combined" if "combined" in names else None
+    ranking = ranking_score(frame["SCORE"].astype(str))
     top_source = frame if ranking is None else frame[frame["SCORE"].astype(str) == ranking]
     columns = [c for c in ("#CHROM", "ID", "SCORE", "NEG_LOG10_P", "HARDER_IN", "HARDEST_IN", "EASIEST_IN") if c in top_source.columns]
     top = top_source.sort_values("NEG_LOG10_P", ascending=False).head(10)[columns]
@@ -167,9 +168,8 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
 
 
 def _lambda_class(value: float) -> str:
-    if not np.isfinite(value):
-        return ""
-    return "strong" if value > 1.25 else "warn" if value > 1.1 else ""
+    """CSS class of a λGC value: ``warn``, ``strong`` or none (styled in :data:`_CSS`)."""
+    return inflation_level(value)
 
 
 def _runs_html(store: Path | None) -> str:
@@ -252,7 +252,7 @@ def write_report(results_dir: Path, out: Path | None = None, store: Path | None 
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
-        raise ResultsError(f"report file must end in .html, got {out.name}")
+        raise ResultsError(f"out must end in .html, got {out.name}", parameter="out")
     return write_text_atomic(out, render_report(results_dir, store))
 
 

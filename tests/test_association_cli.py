@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from gwas_models.formats.store import RunKey, run_table, write_dataset_info, write_run
-from gwas_models.formats.sumstats import latest_sumstats, read_sumstats
+from gwas_models.formats.sumstats import latest_sumstats, read_sumstats, read_sumstats_metadata
+from gwas_models.workflows.associate import AssociationSettings, associate_from_store
 
 N_EXAMPLES = 60
 RUNS = {  # dataset -> arch -> seeds
@@ -135,10 +136,10 @@ def test_paired_normalised_and_gwas_ssf_outputs(store, run_gwasm, tmp_path):
         (["resnet20", "vgg", "--adjust", "bonferroni,bh"], "unknown adjustment method 'bh'"),
         (["resnet20", "vgg", "--alpha", "1.5"], "alpha must be strictly between 0 and 1"),
         (["resnet20", "vgg", "--alpha", "0"], "alpha must be strictly between 0 and 1"),
-        (["resnet20", "vgg", "--test", "wilcoxon"], "unknown test 'wilcoxon'"),
+        (["resnet20", "vgg", "--test", "wilcoxon"], "must be one of welch, student, permutation, got 'wilcoxon'"),
         (["resnet20", "vgg", "--test", "permutation", "--permutations", "0"], "permutations must be at least 1"),
-        (["resnet20", "vgg", "--normalize", "quantile"], "unknown normalization"),
-        (["resnet20", "vgg", "--format", "vcf"], "unknown --format"),
+        (["resnet20", "vgg", "--normalize", "quantile"], "must be one of none, rank, zscore, got 'quantile'"),
+        (["resnet20", "vgg", "--format", "vcf"], "must be one of plink, gwas-ssf, got 'vcf'"),
         (["resnet20", "vgg", "--all"], "not both"),
     ],
 )
@@ -154,3 +155,25 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(store, run_gwasm, tmp_p
 def test_several_datasets_need_a_choice(store, run_gwasm, tmp_path):
     code, out, err = run_gwasm("associate", "a", "b", "--store", store)
     assert code == 2 and err.startswith("gwasm: error:") and "--dataset" in err
+
+
+def test_the_workflow_writes_each_comparison_hands_it_over_and_records_where_it_came_from(store, tmp_path):
+    seen = []
+    result = associate_from_store(
+        None,  # every architecture of the dataset
+        store=store,
+        dataset="clean",
+        scores="loss",
+        settings=AssociationSettings(adjust="bonferroni"),
+        out_prefix=tmp_path / "w" / "clean",
+        command_line=lambda inputs: f"rerun {' '.join(inputs.archs)}",
+        on_comparison=lambda written: seen.append((written.comparison.archs, len(written.comparison.sumstats), written.paths)),
+    )
+    assert result.inputs.archs == ("a", "b", "c") and result.inputs.scores == ("loss",) and result.inputs.seed is None
+    assert [archs for archs, _, _ in seen] == [("a", "b"), ("a", "c"), ("b", "c"), ("a", "b", "c")]
+    assert all(rows == N_EXAMPLES * (1 if len(archs) == 2 else 2) for archs, rows, _ in seen)  # tables seen whole...
+    assert all(len(c.sumstats) == 0 for c in result.study.comparisons)  # ...then dropped
+    assert result.written == tuple(paths for _, _, paths in seen)
+    first = result.written[0]
+    assert read_sumstats_metadata(first.tsv) == {"store": str(store.resolve()), "dataset": "clean", "archs": ["a", "b"], "scores": ["loss"]}
+    assert first.log.read_text().splitlines()[1] == "command (effective): rerun a b c"

@@ -10,17 +10,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.oneway import anova_oneway
 
 from gwas_models.analysis.simulate import simulate_score_matrix, simulate_scores
-from gwas_models.analysis.study import (
-    COMBINED,
-    COMBINED_PAIRS,
-    ONEWAY_COLUMNS,
-    PAIR_COLUMNS,
-    AssociationSettings,
-    associate,
-    format_log,
-    format_summary,
-)
+from gwas_models.analysis.association_log import format_log, format_summary
+from gwas_models.analysis.study import AssociationSettings, associate
 from gwas_models.errors import InputError
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS, ONEWAY_COLUMNS, PAIR_COLUMNS
 from gwas_models.matrix import ScoreMatrix
 
 
@@ -128,6 +121,10 @@ def test_paired_study_uses_seed_pairs_and_rejects_unmatched_seeds():
     np.testing.assert_allclose(table["P"], reference.pvalue, rtol=1e-12)
     shuffled = matrix.subset_runs(np.array([4, 2, 0, 1, 3, 9, 8, 7, 6, 5]))  # pairing is by seed, not row
     np.testing.assert_allclose(associate(shuffled, paired=True).pairs[0].sumstats["P"], reference.pvalue, rtol=1e-12)
+    settings = AssociationSettings(test=" Welch ", paired=True)  # names are taken case- and space-insensitively
+    pd.testing.assert_frame_equal(associate(matrix, settings=settings).pairs[0].sumstats, table)
+    with pytest.raises(TypeError, match="not both"):
+        associate(matrix, settings=settings, paired=True)
     unmatched = matrix.subset_runs(np.array([0, 1, 2, 5, 6, 9]))
     seeds = unmatched.seeds.copy()
     seeds[-1] = 7
@@ -140,21 +137,23 @@ def test_bad_inputs_raise_input_errors():
     matrix = simulate_score_matrix(np.random.default_rng(3), 20, {"a": 3, "b": 1, "c": 3})
     with pytest.raises(InputError, match="'b' has 1 run"):
         associate(matrix, ["a", "b"])
-    with pytest.raises(InputError, match="no runs of 'x'"):
+    with pytest.raises(InputError, match="unknown architecture 'x'; architectures there: a, b, c"):
         associate(matrix, ["a", "x"])
     with pytest.raises(InputError, match="at least two architectures"):
         associate(matrix, ["a"])
     with pytest.raises(InputError, match="named twice"):
         associate(matrix, ["a", "a"])
     for options, message in (
-        ({"test": "mann-whitney"}, "unknown test"),
-        ({"adjust": ["bh"]}, "unknown adjustment"),
-        ({"alpha": 1.5}, "alpha"),
-        ({"normalize": "quantile"}, "unknown normalization"),
-        ({"n_permutations": 0}, "permutations"),
+        ({"test": "mann-whitney"}, "test must be one of welch, student, permutation"),
+        ({"adjust": ["bh"]}, "adjust holds an unknown adjustment method 'bh'"),
+        ({"alpha": 1.5}, "alpha must be strictly between 0 and 1"),
+        ({"normalize": "quantile"}, "normalize must be one of none, rank, zscore"),
+        ({"n_permutations": 0}, "n_permutations must be at least 1"),
+        ({"n_permutations": 2.5}, "n_permutations must be at least 1"),
     ):
-        with pytest.raises(InputError, match=message):
+        with pytest.raises(InputError, match=message) as refused:
             AssociationSettings(**options)
+        assert refused.value.parameter == next(iter(options))  # the front end names it its own way
 
 
 def test_permutation_study_adds_empirical_columns_and_warns_when_they_cannot_pass():

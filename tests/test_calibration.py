@@ -80,6 +80,6 @@ def test_a_global_shift_inflates_lambda_and_rank_normalisation_removes_it():
     raw = associate(matrix)
     ranked = associate(matrix, normalize="rank")
     assert raw.pairs[0].scores[0].lambda_gc > 1.5
-    assert any("lambda_GC" in warning and "--normalize rank" in warning for warning in raw.warnings)
+    assert any("lambda_GC" in warning and "normalize='rank'" in warning for warning in raw.warnings)
     assert 0.9 <= ranked.pairs[0].scores[0].lambda_gc <= 1.1
     assert not any("lambda_GC" in warning for warning in ranked.warnings)

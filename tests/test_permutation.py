@@ -117,5 +117,5 @@ def test_smallest_reachable_p():
 
 def test_bad_permutation_counts_raise():
     for bad in (0, -3, 2.5):
-        with pytest.raises(InputError, match="number of permutations"):
+        with pytest.raises(InputError, match="n_permutations must be at least 1"):
             permutation_test(np.zeros((3, 2)), np.ones((3, 2)), bad)

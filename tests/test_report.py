@@ -18,6 +18,7 @@ import pytest
 
 from gwas_models.errors import ResultsError
 from gwas_models.formats.store import RunKey, run_table, write_dataset_info, write_run
+from gwas_models.formats.sumstats import read_sumstats, write_sumstats
 from gwas_models.report import association_summary, record_command, render_report, write_report
 from gwasm_cli.main import main
 
@@ -35,24 +36,29 @@ CHROMIUM_FLAGS = [
 
 
 def _sumstats(n_examples: int, rng: np.random.Generator) -> pd.DataFrame:
-    rows = []
-    for score in ("aum", "loss", "combined"):
+    """A pair table as `gwasm associate` writes it: scores aum and loss, their combined rows, and
+    examples 0-2 planted at p = 1e-12, 1e-9, 1e-7 in both scores."""
+    labels = np.arange(n_examples) % 3
+    keys = {
+        "#CHROM": [str(label) for label in labels],
+        "POS": np.arange(n_examples) // 3 + 1,
+        "ID": np.arange(n_examples),
+        "LABEL": labels,
+        "A": "resnet20",
+        "B": "vgg11",
+    }
+    blocks, evidence = [], []
+    for score in ("aum", "loss"):
         p = rng.uniform(size=n_examples)
         p[:3] = [1e-12, 1e-9, 1e-7]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "#CHROM": [str(i % 3) for i in range(n_examples)],
-                    "ID": np.arange(n_examples),
-                    "SCORE": score,
-                    "P": p,
-                    "NEG_LOG10_P": -np.log10(p),
-                    "HARDER_IN": np.where(np.arange(n_examples) % 2, "resnet20", "vgg11"),
-                    "BETA": rng.normal(size=n_examples),
-                }
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
+        evidence.append(-np.log10(p))
+        blocks.append(pd.DataFrame({**keys, "SCORE": score, "BETA": rng.normal(size=n_examples), "P": p, "NEG_LOG10_P": evidence[-1]}))
+    combined = np.mean(evidence, axis=0)  # the mean of -log10 p over the scores: a ranking, not a test
+    blocks.append(pd.DataFrame({**keys, "SCORE": "combined", "BETA": np.nan, "P": 10.0**-combined, "NEG_LOG10_P": combined}))
+    table = pd.concat(blocks, ignore_index=True)
+    table["HARDER_IN"] = np.where(table["ID"] % 2, "resnet20", "vgg11")
+    table["ERRCODE"] = "."
+    return table
 
 
 @pytest.fixture()
@@ -64,7 +70,7 @@ def results(tmp_path: Path) -> tuple[Path, Path]:
     ax.plot([0, 1], [0, 1])
     fig.savefig(results_dir / "digits.resnet20_vs_vgg11.manhattan.png")
     plt.close(fig)
-    _sumstats(60, rng).to_parquet(results_dir / "digits.resnet20_vs_vgg11.sumstats.parquet")
+    write_sumstats(_sumstats(60, rng), results_dir / "digits", "resnet20", "vgg11")
     pd.DataFrame({"SCORE": ["aum", "loss"], "SELECT": ["top", "top"], "MEAN_ACCURACY": [1.0, 0.875]}).to_csv(
         results_dir / "digits.fingerprint.tsv", sep="\t", index=False
     )
@@ -94,12 +100,18 @@ def test_report_embeds_figures_tables_and_provenance(results):
 
 def test_association_summary_counts_bonferroni_hits(results):
     results_dir, _ = results
-    per_score, top = association_summary(results_dir / "digits.resnet20_vs_vgg11.sumstats.parquet", alpha=0.01)
-    aum = per_score.set_index("SCORE").loc["aum"]
-    # Threshold -log10(0.01 / 60) = 3.78: the planted 1e-12, 1e-9 and 1e-7 pass, uniform p (almost surely) not.
-    assert aum["N_TESTED"] == 60
-    assert aum["BONFERRONI_HITS"] >= 3
-    assert list(top["ID"][:3]) == [0, 1, 2]
+    path = results_dir / "digits.resnet20_vs_vgg11.sumstats.parquet"
+    per_score, top = association_summary(path, alpha=0.01)
+    table = read_sumstats(path)
+    per_score = per_score.set_index("SCORE")
+    for score in ("aum", "loss"):
+        p = table.loc[table["SCORE"] == score, "P"]
+        # Bonferroni at 0.01 over 60 tests: p <= 1.67e-4; the planted 1e-12, 1e-9 and 1e-7 among them.
+        assert per_score.loc[score, "N_TESTED"] == 60
+        assert per_score.loc[score, "BONFERRONI_HITS"] == int((p <= 0.01 / 60).sum()) >= 3
+    # The combined rows rank examples; they are not tests, so they have neither λGC nor hits.
+    assert np.isnan(per_score.loc["combined", "LAMBDA_GC"]) and np.isnan(per_score.loc["combined", "BONFERRONI_HITS"])
+    assert (top["SCORE"] == "combined").all() and list(top["ID"][:3]) == [0, 1, 2]
 
 
 def test_report_cli_writes_html_and_rejects_bad_input(results, tmp_path, capsys):

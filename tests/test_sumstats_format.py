@@ -12,13 +12,15 @@ import pytest
 from gwas_models.analysis.simulate import simulate_scores
 from gwas_models.analysis.study import associate
 from gwas_models.errors import InputError, ResultsError
-from gwas_models.formats import sumstats
+from gwas_models.formats import sumstats, sumstats_schema
 from gwas_models.formats.sumstats import (
     SSF_COLUMNS,
     comparison_stem,
     format_p_from_log,
+    comparison_stem_of,
     latest_sumstats,
     read_sumstats,
+    read_sumstats_metadata,
     safe_name,
     to_gwas_ssf,
     write_sumstats,
@@ -100,8 +102,9 @@ def test_read_sumstats_errors_are_one_line(tmp_path):
 
 
 def test_latest_sumstats_picks_the_newest_comparison_and_prefers_parquet(tmp_path, study):
-    with pytest.raises(ResultsError, match="run `gwasm associate` first"):
+    with pytest.raises(ResultsError, match="no .*sumstats") as caught:
         latest_sumstats(tmp_path)
+    assert caught.value.missing_step == "associate"
     older = write_sumstats(study.pairs[0].sumstats, tmp_path / "toy", "old", "pair")
     newer = write_sumstats(study.pairs[0].sumstats, tmp_path / "toy", "new", "pair")
     now = time.time()
@@ -135,3 +138,44 @@ def test_gwas_ssf_layout(tmp_path, study):
 def test_format_p_from_log():
     text = format_p_from_log(np.array([0.5, 0.0, 0.0, 1e-310]), np.array([0.30103, 400.5, 1000.0, 310.0]))
     assert list(text) == ["0.5", "3.1623e-401", "1e-1000", "1e-310"]
+
+
+def test_metadata_is_kept_in_the_parquet_file_and_read_back_for_either_file(tmp_path, study):
+    table = study.pairs[0].sumstats
+    metadata = {"store": "/data/store", "dataset": "toy", "archs": ["r", "v"], "scores": ["loss", "aum"]}
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v", metadata=metadata)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.r_vs_v.sumstats.parquet", "toy.r_vs_v.sumstats.tsv"]
+    assert read_sumstats_metadata(paths.parquet) == metadata
+    assert read_sumstats_metadata(paths.tsv) == metadata  # from the Parquet copy beside it
+    pd.testing.assert_frame_equal(read_sumstats(paths.parquet), read_sumstats(paths.tsv))  # the table is unchanged
+    plain = write_sumstats(table, tmp_path / "old", "r", "v")  # as older versions wrote it
+    assert read_sumstats_metadata(plain.parquet) == {} and read_sumstats_metadata(plain.tsv) == {}
+    plain.parquet.unlink()
+    assert read_sumstats_metadata(plain.tsv) == {}
+    with pytest.raises(ResultsError, match="not found"):
+        read_sumstats_metadata(tmp_path / "missing.sumstats.tsv")
+
+
+def test_comparison_stem_of_sumstats_files():
+    assert comparison_stem_of("results/toy.r_vs_v.sumstats.parquet") == "toy.r_vs_v"
+    assert comparison_stem_of("toy.r_vs_v.sumstats.tsv") == "toy.r_vs_v"
+    assert comparison_stem_of("toy.r_vs_v.tsv.gz") == "toy.r_vs_v"
+    assert comparison_stem_of("toy.table.txt") == "toy.table"
+
+
+def test_the_schema_describes_every_column_a_table_can_have(study):
+    every = set(sumstats_schema.pair_columns(sumstats_schema.ADJUST_COLUMNS, permutation=True))
+    every |= set(sumstats_schema.oneway_columns(sumstats_schema.ADJUST_COLUMNS))
+    assert every == set(sumstats_schema.COLUMN_MEANINGS)
+    assert all(f"    {name} " in sumstats_schema.__doc__ for name in every)  # the documentation lists each
+    assert set(sumstats_schema.REQUIRED_COLUMNS) <= every and sumstats_schema.TEXT_COLUMNS <= every
+    assert tuple(study.pairs[0].sumstats.columns) == sumstats_schema.pair_columns(sumstats_schema.ADJUST_COLUMNS)
+
+
+def test_ranking_score_and_inflation_levels():
+    ranking = sumstats_schema.ranking_score
+    assert ranking(["loss", "aum", "combined", "combined_pairs"]) == "combined_pairs"
+    assert ranking(["loss", "aum", "combined"]) == "combined"
+    assert ranking(["loss", "loss"]) == "loss" and ranking(["loss", "aum"]) is None and ranking([]) is None
+    level = sumstats_schema.inflation_level
+    assert [level(x) for x in (0.9, 1.1, 1.1001, 1.25, 1.2501, float("nan"))] == ["", "", "warn", "warn", "strong", ""]

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gwas_models.analysis.study import COMBINED, COMBINED_PAIRS, ComparisonResult
+from gwas_models.analysis.study import ComparisonResult
 from gwas_models.errors import InputError
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS
 
 CAPACITY_COLUMNS = (
     "A", "B", "N_PARAMS_A", "N_PARAMS_B", "SIZE_RATIO", "MEAN_NEG_LOG10_P", "N_TESTS", "N_SCORES",

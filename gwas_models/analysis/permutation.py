@@ -34,6 +34,13 @@ _TIE_TOLERANCE = 1e-9
 _BLOCK_ELEMENTS = 2_000_000
 
 
+def check_n_permutations(n_permutations: int) -> int:
+    """``n_permutations`` as an int; :class:`InputError` unless it is a whole number of at least 1."""
+    if int(n_permutations) != n_permutations or n_permutations < 1:
+        raise InputError(f"n_permutations must be at least 1 and whole, got {n_permutations}", parameter="n_permutations")
+    return int(n_permutations)
+
+
 @dataclass(frozen=True)
 class PermutationResult:
     """Permutation p-values of every example.
@@ -196,9 +203,7 @@ def permutation_test(
     -------
     PermutationResult
     """
-    if int(n_permutations) != n_permutations or n_permutations < 1:
-        raise InputError(f"the number of permutations must be a positive integer, got {n_permutations}")
-    n_permutations = int(n_permutations)
+    n_permutations = check_n_permutations(n_permutations)
     rng = rng if rng is not None else np.random.default_rng()
     values_a = as_score_matrix(values_a, "scores of A")
     values_b = as_score_matrix(values_b, "scores of B")

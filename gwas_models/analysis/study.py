@@ -7,89 +7,62 @@ genomic control λGC is computed, and, with ``test="permutation"``, empirical p-
 (:mod:`~gwas_models.analysis.permutation`). With three or more architectures, every pair is
 compared and Welch's one-way ANOVA across all of them is run per example as well.
 
-Summary statistics tables
--------------------------
-Pair table (one per pair, written as ``<prefix>.<A>_vs_<B>.sumstats.tsv``), one row per example and
-score, columns :data:`PAIR_COLUMNS` (+ ``EMP1``, ``EMP2`` for permutation tests)::
-
-    #CHROM POS ID LABEL SCORE A B N_A N_B MEAN_A MEAN_B SD_A SD_B BETA SE COHEN_D T_STAT DF P
-    NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY> [EMP1 EMP2] ERRCODE
-
-``HARDER_IN`` names the architecture under which the example is harder, from the sign of BETA and
-the score's direction ('.' when BETA is 0 or missing). ``SCORE=combined`` rows (written when more
-than one score is tested) hold the combined evidence of the example: ``NEG_LOG10_P`` is the mean of
--log10 p over the scores it was tested on (= -log10 of the geometric mean of p, the paper's
-summary) and ``P`` is that geometric mean; it is a ranking, not a p-value, so the adjustment
-columns are missing. Their ``COHEN_D`` is the mean over scores of the difficulty-oriented d
-(positive: harder in B), whose sign gives ``HARDER_IN``; ``N_A``/``N_B`` are the runs of A and B.
-
-One-way table (three or more architectures, written as ``<prefix>.<A>_vs_<B>_vs_<C>....sumstats.tsv``),
-columns :data:`ONEWAY_COLUMNS`::
-
-    #CHROM POS ID LABEL SCORE N F_STAT DF1 DF2 P NEG_LOG10_P HARDEST_IN EASIEST_IN <adjusted> ERRCODE
-
-with Welch's ANOVA per score, ``SCORE=combined`` rows (mean -log10 p of the ANOVA over scores) and
-``SCORE=combined_pairs`` rows: the mean of -log10 p over every pair *and* score, the paper's
-ranking of the examples most sensitive to the architecture (its Figure 1).
-
-Missing values are NaN in numeric columns and '.' in text columns. ``ERRCODE`` is '.' when the test
-was done, else CONST, FEW_RUNS or NAN (see :mod:`gwas_models.analysis.association`); a combined row
-has '.' when at least one score was tested, otherwise the code its scores share, or MIXED.
+Each comparison gives a summary statistics table: a pair table per pair, a one-way table across
+all architectures; their columns, combined rows and error codes are defined in
+:mod:`gwas_models.formats.sumstats_schema` and built by :mod:`gwas_models.analysis.sumstats_table`.
+The text of a study (its ``.log``, the console summary) is in :mod:`gwas_models.analysis.association_log`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gwas_models.analysis.association import (
     CONST,
-    ERRCODES,
     NORMALIZATIONS,
-    OK,
     OnewayResult,
     TwoSampleResult,
     constant_within_runs,
-    mean_neg_log10_p,
     normalize_within_runs,
     set_untested,
     two_sample_test,
     welch_anova,
 )
 from gwas_models.analysis.multitest import (
-    ADJUST_COLUMNS,
     ADJUST_METHODS,
-    LAMBDA_WARN_ABOVE,
     adjust_pvalues,
     check_alpha,
     count_significant,
     genomic_control_lambda,
     parse_adjust_list,
 )
-from gwas_models.analysis.permutation import PermutationResult, permutation_test
+from gwas_models.analysis.permutation import PermutationResult, check_n_permutations, permutation_test
+from gwas_models.analysis.sumstats_table import (
+    TableLayout,
+    assemble,
+    oneway_block,
+    oneway_combined_block,
+    pair_block,
+    pair_combined_block,
+)
 from gwas_models.errors import InputError
-from gwas_models.matrix import ScoreMatrix, format_seeds, within_class_positions
+from gwas_models.formats.sumstats_schema import (
+    COMBINED,
+    COMBINED_PAIRS,
+    ERRCODES,
+    LAMBDA_WARN_ABOVE,
+    oneway_columns,
+    pair_columns,
+    ranking_score,
+)
+from gwas_models.matrix import ScoreMatrix, check_same_runs
 
 TESTS: tuple[str, ...] = ("welch", "student", "permutation")
-COMBINED = "combined"
-COMBINED_PAIRS = "combined_pairs"
-MIXED = "MIXED"
-#: Every ERRCODE value a table can hold.
-ALL_ERRCODES: tuple[str, ...] = ERRCODES + (MIXED,)
-
-KEY_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "LABEL", "SCORE")
-PAIR_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
-    "A", "B", "N_A", "N_B", "MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "COHEN_D",
-    "T_STAT", "DF", "P", "NEG_LOG10_P", "HARDER_IN",
-)  # fmt: skip
-ONEWAY_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
-    "N", "F_STAT", "DF1", "DF2", "P", "NEG_LOG10_P", "HARDEST_IN", "EASIEST_IN",
-)  # fmt: skip
-PERMUTATION_COLUMNS: tuple[str, ...] = ("EMP1", "EMP2")
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +73,8 @@ PERMUTATION_COLUMNS: tuple[str, ...] = ("EMP1", "EMP2")
 @dataclass(frozen=True)
 class AssociationSettings:
     """How to test; validated on construction (:class:`InputError` for a bad value).
+
+    Names are taken case-insensitively and without surrounding spaces.
 
     Attributes
     ----------
@@ -126,15 +101,11 @@ class AssociationSettings:
     n_permutations: int = 1000
 
     def __post_init__(self) -> None:
-        if self.test not in TESTS:
-            raise InputError(f"unknown test {self.test!r}; choose one of {', '.join(TESTS)}")
-        if self.normalize not in NORMALIZATIONS:
-            raise InputError(f"unknown normalization {self.normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
-        object.__setattr__(self, "adjust", parse_adjust_list(self.adjust))
+        object.__setattr__(self, "test", _choice("test", self.test, TESTS))
+        object.__setattr__(self, "normalize", _choice("normalize", self.normalize, NORMALIZATIONS))
+        object.__setattr__(self, "adjust", parse_adjust_list(self.adjust, parameter="adjust"))
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        if int(self.n_permutations) != self.n_permutations or self.n_permutations < 1:
-            raise InputError(f"the number of permutations must be at least 1, got {self.n_permutations}")
-        object.__setattr__(self, "n_permutations", int(self.n_permutations))
+        object.__setattr__(self, "n_permutations", check_n_permutations(self.n_permutations))
 
     @property
     def t_test(self) -> str:
@@ -148,11 +119,19 @@ class AssociationSettings:
         return self.test == "permutation"
 
     def describe(self) -> str:
+        """One line of the settings, as the ``.log`` shows them."""
         parts = [f"test: {self.t_test} t-test, two-sided"]
         if self.permutation:
             parts.append(f"{'sign-flip' if self.paired else 'label'} permutations: {self.n_permutations} (EMP1, max-T EMP2)")
         parts += [f"normalize: {self.normalize}", f"alpha: {self.alpha:g}", f"adjust: {','.join(self.adjust)}"]
         return "; ".join(parts)
+
+
+def _choice(parameter: str, value: str, choices: Sequence[str]) -> str:
+    name = str(value).strip().lower()
+    if name not in choices:
+        raise InputError(f"{parameter} must be one of {', '.join(choices)}, got {value!r}", parameter=parameter)
+    return name
 
 
 @dataclass(frozen=True)
@@ -195,7 +174,7 @@ class ComparisonResult:
     archs : tuple of str
         (A, B) for a pair; every architecture for the one-way test.
     sumstats : DataFrame
-        The summary statistics table (see the module docstring).
+        The summary statistics table (see :mod:`gwas_models.formats.sumstats_schema`).
     scores : tuple of ScoreSummary
     warnings : tuple of str
     """
@@ -228,12 +207,12 @@ class ComparisonResult:
         return pd.DataFrame(rows)
 
     def top(self, n: int = 10, score: str | None = None) -> pd.DataFrame:
-        """The ``n`` rows with the largest NEG_LOG10_P for one score (default: the combined rows
-        when present, else the first score)."""
+        """The ``n`` rows with the largest NEG_LOG10_P for one score (default: the paper's ranking,
+        :func:`~gwas_models.formats.sumstats_schema.ranking_score`, else the first score)."""
         table = self.sumstats
         names = list(dict.fromkeys(table["SCORE"].astype(str)))
         if score is None:
-            score = COMBINED_PAIRS if COMBINED_PAIRS in names else COMBINED if COMBINED in names else names[0]
+            score = ranking_score(names) or names[0]
         rows = table[table["SCORE"].astype(str) == score]
         return rows.nlargest(n, "NEG_LOG10_P")
 
@@ -279,6 +258,39 @@ class AssociationStudy:
 # --------------------------------------------------------------------------------------------
 
 
+def check_archs(archs: Sequence[str], present: Sequence[str], where: str = "") -> tuple[str, ...]:
+    """The architectures of an association, checked against those that have runs.
+
+    Parameters
+    ----------
+    archs : sequence of str
+        Architectures asked for, in order.
+    present : sequence of str
+        Architectures that have runs.
+    where : str
+        Where the runs are, for the messages (e.g. ``" for dataset 'cifar10'"``).
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    InputError
+        An architecture named twice, one without runs, or fewer than two.
+    """
+    archs = tuple(str(a) for a in archs)
+    duplicates = sorted({a for a in archs if archs.count(a) > 1})
+    if duplicates:
+        raise InputError(f"architecture {duplicates[0]!r} is named twice")
+    missing = [a for a in archs if a not in present]
+    if missing:
+        raise InputError(f"unknown architecture {missing[0]!r}{where}; architectures there: {', '.join(present) or 'none'}")
+    if len(archs) < 2:
+        raise InputError(f"an association needs at least two architectures, got {len(archs)} ({', '.join(archs) or 'none'})")
+    return archs
+
+
 def _as_matrices(matrices: Mapping[str, ScoreMatrix] | Sequence[ScoreMatrix] | ScoreMatrix) -> dict[str, ScoreMatrix]:
     if isinstance(matrices, ScoreMatrix):
         matrices = [matrices]
@@ -287,25 +299,13 @@ def _as_matrices(matrices: Mapping[str, ScoreMatrix] | Sequence[ScoreMatrix] | S
     matrices = dict(matrices)
     if not matrices:
         raise InputError("no score to test")
-    first = next(iter(matrices.values()))
-    for matrix in matrices.values():
-        same_runs = np.array_equal(matrix.groups, first.groups) and np.array_equal(matrix.seeds, first.seeds)
-        if not same_runs or not np.array_equal(matrix.example_id, first.example_id):
-            raise InputError(f"score {matrix.score!r} covers other runs or examples than {first.score!r}")
+    check_same_runs(matrices)
     return matrices
 
 
 def _resolve_archs(first: ScoreMatrix, archs: Sequence[str] | None) -> tuple[str, ...]:
     present = first.group_names()
-    archs = tuple(present if archs is None else archs)
-    duplicates = sorted({a for a in archs if archs.count(a) > 1})
-    if duplicates:
-        raise InputError(f"architecture {duplicates[0]!r} is named twice")
-    missing = [a for a in archs if a not in present]
-    if missing:
-        raise InputError(f"no runs of {', '.join(map(repr, missing))}; architectures present: {', '.join(present) or 'none'}")
-    if len(archs) < 2:
-        raise InputError(f"an association needs at least two architectures, got {len(archs)} ({', '.join(archs) or 'none'})")
+    archs = check_archs(present if archs is None else archs, present)
     for arch in archs:
         n_runs = int(np.count_nonzero(first.groups == arch))
         if n_runs < 2:
@@ -341,32 +341,32 @@ def _check_paired_seeds(first: ScoreMatrix, a: str, b: str) -> None:
 # The study
 # --------------------------------------------------------------------------------------------
 
+#: Called with the study's design (no results yet) and each comparison as soon as it is done.
+OnComparison = Callable[[AssociationStudy, ComparisonResult], None]
+
 
 def associate(
     matrices: Mapping[str, ScoreMatrix] | Sequence[ScoreMatrix] | ScoreMatrix,
     archs: Sequence[str] | None = None,
     *,
-    test: str = "welch",
-    adjust: Sequence[str] = ADJUST_METHODS,
-    alpha: float = 0.01,
-    normalize: str = "none",
-    paired: bool = False,
-    n_permutations: int = 1000,
+    settings: AssociationSettings | None = None,
     rng: np.random.Generator | None = None,
-    on_comparison: Callable[[AssociationStudy, ComparisonResult], None] | None = None,
+    on_comparison: OnComparison | None = None,
     keep_tables: bool = True,
+    **options: Any,
 ) -> AssociationStudy:
     """Test every example and score for a difference between architectures.
 
     Parameters
     ----------
     matrices : mapping score -> ScoreMatrix, sequence of ScoreMatrix, or one ScoreMatrix
-        Scores of the same runs over the same examples (as :func:`load_score_matrices` returns).
+        Scores of the same runs over the same examples (as
+        :func:`~gwas_models.formats.store.load_score_matrices` returns).
     archs : sequence of str, optional
         Architectures to compare, in order (default: all present). Two give one pair; three or
         more give every pair plus Welch's one-way ANOVA.
-    test, adjust, alpha, normalize, paired, n_permutations
-        See :class:`AssociationSettings`.
+    settings : AssociationSettings, optional
+        How to test (default: ``AssociationSettings(**options)``).
     rng : numpy.random.Generator, optional
         Source of the permutations (only used with ``test="permutation"``).
     on_comparison : callable, optional
@@ -376,6 +376,9 @@ def associate(
         Keep every comparison's sumstats table in the result (default). With False, each table
         is dropped (left empty) once ``on_comparison`` has seen it: all pairs of many
         architectures over a large dataset do not fit in memory together.
+    **options
+        Fields of :class:`AssociationSettings` (``test``, ``adjust``, ``alpha``, ``normalize``,
+        ``paired``, ``n_permutations``), a shorthand for ``settings``; not both.
 
     Returns
     -------
@@ -387,9 +390,10 @@ def associate(
         Bad settings, unknown or repeated architectures, fewer than two architectures, an
         architecture with fewer than two runs, or unmatched seeds for a paired test.
     """
-    settings = AssociationSettings(
-        test=test, adjust=parse_adjust_list(adjust), alpha=alpha, normalize=normalize, paired=paired, n_permutations=n_permutations
-    )
+    if settings is None:
+        settings = AssociationSettings(**options)
+    elif options:
+        raise TypeError(f"associate() takes settings or its fields ({', '.join(options)}), not both")
     matrices = _as_matrices(matrices)
     first = next(iter(matrices.values()))
     archs = _resolve_archs(first, archs)
@@ -414,7 +418,7 @@ def associate(
         if settings.normalize != "none"
         else None
     )
-    layout = _Layout.of(first, list(matrices))
+    layout = TableLayout.of(first, list(matrices))
     design = AssociationStudy(
         settings=settings,
         dataset=first.dataset,
@@ -445,99 +449,152 @@ def associate(
     return replace(design, pairs=tuple(pair_results), oneway=oneway)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """What every table block shares: the example key columns and the categories of text columns."""
+# --------------------------------------------------------------------------------------------
+# Comparisons
+# --------------------------------------------------------------------------------------------
 
-    chrom_codes: np.ndarray
-    chrom_names: tuple[str, ...]
-    positions: np.ndarray
-    example_id: np.ndarray
-    labels: np.ndarray
-    score_names: tuple[str, ...]
 
-    @classmethod
-    def of(cls, first: ScoreMatrix, scores: Sequence[str]) -> "_Layout":
-        names = list(dict.fromkeys(first.class_names))
-        lookup = {name: i for i, name in enumerate(names)}
-        # Class names are normally distinct, so the code is the label; duplicates share a code.
-        codes = np.asarray([lookup[name] for name in first.class_names], dtype=np.int64)[first.labels]
-        return cls(
-            chrom_codes=codes,
-            chrom_names=tuple(names),
-            positions=_positions(first.labels, first.example_id),
-            example_id=first.example_id,
-            labels=first.labels,
-            score_names=tuple(scores) + (COMBINED, COMBINED_PAIRS),
+def _compare_pair(
+    blocks: dict[str, dict[str, np.ndarray]],
+    matrices: Mapping[str, ScoreMatrix],
+    a: str,
+    b: str,
+    settings: AssociationSettings,
+    rng: np.random.Generator | None,
+    layout: TableLayout,
+    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
+) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
+    """Test one pair for every score; return the result, and the per-score -log10 p and error
+    codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows."""
+    label = f"{a} vs {b}"
+    any_score = next(iter(blocks.values()))
+    n_runs = (any_score[a].shape[0], any_score[b].shape[0])
+    table_blocks, summaries, warnings = [], [], []
+    evidence, oriented_d, errors = [], [], []
+    for name, matrix in matrices.items():
+        values_a, values_b = blocks[name][a], blocks[name][b]
+        result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
+        if raw_constant is not None:
+            result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
+        permutation = None
+        if settings.permutation:
+            permutation = permutation_test(
+                values_a, values_b, settings.n_permutations, rng, paired=settings.paired, tested=result.tested
+            )
+        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
+        summary = _pair_summary(name, result, adjusted, permutation, settings, n_runs)
+        summaries.append(summary)
+        warnings += _permutation_warning(summary, name, label, settings.alpha)
+        if summary.n_partial:
+            warnings.append(
+                f"{name} ({label}): {summary.n_partial} examples have non-finite scores in some runs; "
+                "they were tested on their finite runs (see N_A, N_B)"
+            )
+        table_blocks.append(pair_block(layout, name, matrix.sign, result, adjusted, permutation, a, b))
+        evidence.append(result.neg_log10_p)
+        oriented_d.append(matrix.sign * result.cohen_d)
+        errors.append(result.error)
+    warnings = _lambda_warning(summaries, label) + warnings
+    if len(matrices) > 1:
+        table_blocks.append(
+            pair_combined_block(layout, np.vstack(evidence), np.vstack(oriented_d), np.vstack(errors), a, b, n_runs, settings.adjust)
         )
-
-    @property
-    def n_examples(self) -> int:
-        return len(self.example_id)
-
-    def key_columns(self, score: str) -> dict[str, object]:
-        n = self.n_examples
-        return {
-            "#CHROM": _CodedColumn(self.chrom_codes, self.chrom_names),
-            "POS": self.positions,
-            "ID": self.example_id,
-            "LABEL": self.labels,
-            "SCORE": _CodedColumn(np.full(n, self.score_names.index(score)), self.score_names),
-        }
+    comparison = ComparisonResult(
+        kind="pair",
+        archs=(a, b),
+        sumstats=assemble(table_blocks, pair_columns(settings.adjust, settings.permutation)),
+        scores=tuple(summaries),
+        warnings=tuple(warnings),
+    )
+    return comparison, np.vstack(evidence), np.vstack(errors)
 
 
-def _positions(labels: np.ndarray, example_id: np.ndarray) -> np.ndarray:
-    """POS: 1-based order of each example inside its class, by example id.
-
-    Same as :func:`within_class_positions`; when the ids are already increasing (the store's
-    order) a stable integer sort of the labels gives the order without a lexsort.
-    """
-    if len(example_id) < 2 or not np.all(example_id[1:] > example_id[:-1]):
-        return within_class_positions(labels, example_id)
-    small = labels.astype(np.int16) if len(labels) and 0 <= labels.min() and labels.max() < 2**15 else labels
-    order = np.argsort(small, kind="stable")  # a radix sort for 16-bit integers
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    positions = np.empty(len(labels), dtype=np.int64)
-    positions[order] = np.arange(len(labels)) - starts + 1
-    return positions
-
-
-class _CodedColumn:
-    """A categorical column under construction: integer codes into fixed categories."""
-
-    def __init__(self, codes: np.ndarray, categories: Sequence[str]):
-        self.codes = np.asarray(codes, dtype=np.int32)
-        self.categories = tuple(categories)
-
-
-def _assemble(blocks: list[dict[str, object]], columns: Sequence[str]) -> pd.DataFrame:
-    """Stack column blocks into one DataFrame; text columns become categoricals (fast, compact)."""
-    data = {}
-    for name in columns:
-        parts = [block[name] for block in blocks]
-        if isinstance(parts[0], _CodedColumn):
-            codes = parts[0].codes if len(parts) == 1 else np.concatenate([part.codes for part in parts])
-            data[name] = pd.Categorical.from_codes(codes, categories=list(parts[0].categories), validate=False)
-        else:
-            data[name] = np.asarray(parts[0]) if len(parts) == 1 else np.concatenate([np.asarray(part) for part in parts])
-    return pd.DataFrame(data, copy=False)
+def _pair_summary(
+    name: str,
+    result: TwoSampleResult,
+    adjusted: pd.DataFrame,
+    permutation: PermutationResult | None,
+    settings: AssociationSettings,
+    n_runs: tuple[int, int],
+) -> ScoreSummary:
+    tested = result.tested
+    n_significant = {m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust}
+    if permutation is not None:
+        n_significant["EMP2"] = count_significant(permutation.emp2, settings.alpha)
+    partial = tested & ((result.n_a < n_runs[0]) | (result.n_b < n_runs[1]))
+    return ScoreSummary(
+        score=name,
+        n_examples=result.n_examples,
+        n_tested=int(tested.sum()),
+        errcodes=_error_counts(result.error),
+        n_partial=int(partial.sum()),
+        lambda_gc=genomic_control_lambda(result.p),
+        n_significant=n_significant,
+        smallest_p=permutation.smallest_p if permutation is not None else float("nan"),
+    )
 
 
-def _direction_codes(oriented: np.ndarray) -> np.ndarray:
-    """0 ('.') where undefined or zero, 1 (A) where easier in B, 2 (B) where harder in B."""
-    codes = np.zeros(len(oriented), dtype=np.int32)
-    codes[oriented < 0] = 1
-    codes[oriented > 0] = 2
-    return codes
+def _compare_all(
+    blocks: dict[str, dict[str, np.ndarray]],
+    matrices: Mapping[str, ScoreMatrix],
+    archs: tuple[str, ...],
+    settings: AssociationSettings,
+    layout: TableLayout,
+    pair_evidence: np.ndarray,
+    pair_errors: np.ndarray,
+    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
+) -> ComparisonResult:
+    """Welch's ANOVA per score across all architectures, plus the combined rows."""
+    n = layout.n_examples
+    table_blocks, summaries, evidence, errors = [], [], [], []
+    runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
+    for name, matrix in matrices.items():
+        result = welch_anova([blocks[name][arch] for arch in archs], archs)
+        if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
+            result = set_untested(result, np.any([raw_constant[name][arch] for arch in archs], axis=0), CONST)
+        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
+        summaries.append(_oneway_summary(name, n, result, adjusted, settings, runs_per_arch))
+        table_blocks.append(oneway_block(layout, name, matrix.sign, result, adjusted, archs))
+        evidence.append(result.neg_log10_p)
+        errors.append(result.error)
+    n_runs = int(runs_per_arch.sum())
+    if len(matrices) > 1:
+        table_blocks.append(
+            oneway_combined_block(layout, COMBINED, np.vstack(evidence), np.vstack(errors), n_runs, settings.adjust, archs)
+        )
+    table_blocks.append(oneway_combined_block(layout, COMBINED_PAIRS, pair_evidence, pair_errors, n_runs, settings.adjust, archs))
+    return ComparisonResult(
+        kind="oneway",
+        archs=archs,
+        sumstats=assemble(table_blocks, oneway_columns(settings.adjust)),
+        scores=tuple(summaries),
+        warnings=tuple(_lambda_warning(summaries, f"one-way across {len(archs)} architectures")),
+    )
 
 
-def _combined_errcodes(errors: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """ERRCODE of combined rows: '.' if any score was tested, else the shared code, else MIXED."""
-    errors = np.atleast_2d(errors)
-    shared = (errors == errors[0]).all(axis=0)
-    codes = np.where(shared, errors[0], ALL_ERRCODES.index(MIXED))
-    return np.where(count > 0, OK, codes).astype(np.int32)
+def _oneway_summary(
+    name: str,
+    n_examples: int,
+    result: OnewayResult,
+    adjusted: pd.DataFrame,
+    settings: AssociationSettings,
+    runs_per_arch: np.ndarray,
+) -> ScoreSummary:
+    partial = result.tested & (result.n < runs_per_arch).any(axis=0)
+    return ScoreSummary(
+        score=name,
+        n_examples=n_examples,
+        n_tested=int(result.tested.sum()),
+        errcodes=_error_counts(result.error),
+        n_partial=int(partial.sum()),
+        lambda_gc=genomic_control_lambda(result.p),
+        n_significant={m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Counts and warnings
+# --------------------------------------------------------------------------------------------
 
 
 def _error_counts(error: np.ndarray) -> dict[str, int]:
@@ -553,90 +610,8 @@ def _lambda_warning(summaries: Sequence[ScoreSummary], label: str) -> list[str]:
     return [
         f"lambda_GC > {LAMBDA_WARN_ABOVE} ({label}) for {', '.join(inflated)}: a global shift between the "
         "architectures (one harder or easier overall, the analogue of population stratification) inflates "
-        "every test; consider --normalize rank"
+        "every test; consider normalize='rank'"
     ]
-
-
-def _compare_pair(
-    blocks: dict[str, dict[str, np.ndarray]],
-    matrices: Mapping[str, ScoreMatrix],
-    a: str,
-    b: str,
-    settings: AssociationSettings,
-    rng: np.random.Generator | None,
-    layout: _Layout,
-    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
-) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
-    """Test one pair for every score; return the result, and the per-score -log10 p and error
-    codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows."""
-    label = f"{a} vs {b}"
-    table_blocks, summaries, warnings = [], [], []
-    evidence, oriented_d, errors = [], [], []
-    for name, matrix in matrices.items():
-        values_a, values_b = blocks[name][a], blocks[name][b]
-        result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
-        if raw_constant is not None:
-            result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
-        permutation = None
-        if settings.permutation:
-            permutation = permutation_test(
-                values_a, values_b, settings.n_permutations, rng, paired=settings.paired, tested=result.tested
-            )
-        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
-        summary = _pair_summary(name, result, adjusted, permutation, settings, values_a.shape[0], values_b.shape[0])
-        summaries.append(summary)
-        warnings += _permutation_warning(summary, name, label, settings.alpha)
-        if summary.n_partial:
-            warnings.append(
-                f"{name} ({label}): {summary.n_partial} examples have non-finite scores in some runs; "
-                "they were tested on their finite runs (see N_A, N_B)"
-            )
-        table_blocks.append(_pair_block(layout, name, matrix.sign, result, adjusted, permutation, a, b))
-        evidence.append(result.neg_log10_p)
-        oriented_d.append(matrix.sign * result.cohen_d)
-        errors.append(result.error)
-    warnings = _lambda_warning(summaries, label) + warnings
-    if len(matrices) > 1:
-        table_blocks.append(
-            _pair_combined_block(layout, np.vstack(evidence), np.vstack(oriented_d), np.vstack(errors), a, b, blocks, settings)
-        )
-    columns = PAIR_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in settings.adjust)
-    columns += PERMUTATION_COLUMNS if settings.permutation else ()
-    columns += ("ERRCODE",)
-    comparison = ComparisonResult(
-        kind="pair",
-        archs=(a, b),
-        sumstats=_assemble(table_blocks, columns),
-        scores=tuple(summaries),
-        warnings=tuple(warnings),
-    )
-    return comparison, np.vstack(evidence), np.vstack(errors)
-
-
-def _pair_summary(
-    name: str,
-    result: TwoSampleResult,
-    adjusted: pd.DataFrame,
-    permutation: PermutationResult | None,
-    settings: AssociationSettings,
-    n_runs_a: int,
-    n_runs_b: int,
-) -> ScoreSummary:
-    tested = result.tested
-    n_significant = {m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust}
-    if permutation is not None:
-        n_significant["EMP2"] = count_significant(permutation.emp2, settings.alpha)
-    partial = tested & ((result.n_a < n_runs_a) | (result.n_b < n_runs_b))
-    return ScoreSummary(
-        score=name,
-        n_examples=result.n_examples,
-        n_tested=int(tested.sum()),
-        errcodes=_error_counts(result.error),
-        n_partial=int(partial.sum()),
-        lambda_gc=genomic_control_lambda(result.p),
-        n_significant=n_significant,
-        smallest_p=permutation.smallest_p if permutation is not None else float("nan"),
-    )
 
 
 def _permutation_warning(summary: ScoreSummary, name: str, label: str, alpha: float) -> list[str]:
@@ -650,332 +625,3 @@ def _permutation_warning(summary: ScoreSummary, name: str, label: str, alpha: fl
         f"{summary.smallest_p:.3g}, above the Bonferroni threshold alpha/n_tests = {threshold:.3g}: "
         "no EMP1 can pass it; add runs (or permutations) for a permutation test to find anything"
     ]
-
-
-def _pair_block(
-    layout: _Layout,
-    name: str,
-    sign: int,
-    result: TwoSampleResult,
-    adjusted: pd.DataFrame,
-    permutation: PermutationResult | None,
-    a: str,
-    b: str,
-) -> dict[str, object]:
-    n = layout.n_examples
-    block = layout.key_columns(name)
-    block.update(
-        {
-            "A": _CodedColumn(np.zeros(n), (a,)),
-            "B": _CodedColumn(np.zeros(n), (b,)),
-            "N_A": result.n_a,
-            "N_B": result.n_b,
-            "MEAN_A": result.mean_a,
-            "MEAN_B": result.mean_b,
-            "SD_A": result.sd_a,
-            "SD_B": result.sd_b,
-            "BETA": result.beta,
-            "SE": result.se,
-            "COHEN_D": result.cohen_d,
-            "T_STAT": result.t_stat,
-            "DF": result.df,
-            "P": result.p,
-            "NEG_LOG10_P": result.neg_log10_p,
-            "HARDER_IN": _CodedColumn(_direction_codes(sign * result.beta), (".", a, b)),
-            "ERRCODE": _CodedColumn(result.error, ALL_ERRCODES),
-        }
-    )
-    for method, column in ADJUST_COLUMNS.items():
-        if method in adjusted:
-            block[column] = adjusted[method].to_numpy()
-    if permutation is not None:
-        block["EMP1"], block["EMP2"] = permutation.emp1, permutation.emp2
-    return block
-
-
-def _pair_combined_block(
-    layout: _Layout,
-    evidence: np.ndarray,
-    oriented_d: np.ndarray,
-    errors: np.ndarray,
-    a: str,
-    b: str,
-    blocks: dict[str, dict[str, np.ndarray]],
-    settings: AssociationSettings,
-) -> dict[str, object]:
-    n = layout.n_examples
-    mean_evidence, count = mean_neg_log10_p(evidence)
-    mean_d, _ = _nanmean_rows(oriented_d)
-    any_score = next(iter(blocks.values()))
-    missing = np.full(n, np.nan)
-    block = layout.key_columns(COMBINED)
-    block.update(
-        {
-            "A": _CodedColumn(np.zeros(n), (a,)),
-            "B": _CodedColumn(np.zeros(n), (b,)),
-            "N_A": np.full(n, any_score[a].shape[0], dtype=np.int64),
-            "N_B": np.full(n, any_score[b].shape[0], dtype=np.int64),
-            "COHEN_D": mean_d,
-            "P": 10.0 ** (-mean_evidence),
-            "NEG_LOG10_P": mean_evidence,
-            "HARDER_IN": _CodedColumn(_direction_codes(mean_d), (".", a, b)),
-            "ERRCODE": _CodedColumn(_combined_errcodes(errors, count), ALL_ERRCODES),
-            "EMP1": missing,
-            "EMP2": missing,
-        }
-    )
-    for column in ("MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "T_STAT", "DF"):
-        block[column] = missing
-    for method in settings.adjust:
-        block[ADJUST_COLUMNS[method]] = missing
-    return block
-
-
-def _nanmean_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    finite = np.isfinite(values)
-    count = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(finite, values, 0.0).sum(axis=0) / count
-    return np.where(count > 0, mean, np.nan), count
-
-
-def _compare_all(
-    blocks: dict[str, dict[str, np.ndarray]],
-    matrices: Mapping[str, ScoreMatrix],
-    archs: tuple[str, ...],
-    settings: AssociationSettings,
-    layout: _Layout,
-    pair_evidence: np.ndarray,
-    pair_errors: np.ndarray,
-    raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
-) -> ComparisonResult:
-    """Welch's ANOVA per score across all architectures, plus the combined rows."""
-    n = layout.n_examples
-    table_blocks, summaries, warnings, evidence, errors = [], [], [], [], []
-    runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
-    for name, matrix in matrices.items():
-        result = welch_anova([blocks[name][arch] for arch in archs], archs)
-        if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
-            result = set_untested(result, np.any([raw_constant[name][arch] for arch in archs], axis=0), CONST)
-        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
-        partial = result.tested & (result.n < runs_per_arch).any(axis=0)
-        summary = ScoreSummary(
-            score=name,
-            n_examples=n,
-            n_tested=int(result.tested.sum()),
-            errcodes=_error_counts(result.error),
-            n_partial=int(partial.sum()),
-            lambda_gc=genomic_control_lambda(result.p),
-            n_significant={m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust},
-        )
-        summaries.append(summary)
-        table_blocks.append(_oneway_block(layout, name, matrix.sign, result, adjusted, archs))
-        evidence.append(result.neg_log10_p)
-        errors.append(result.error)
-    n_runs = int(runs_per_arch.sum())
-    if len(matrices) > 1:
-        table_blocks.append(_oneway_combined_block(layout, COMBINED, np.vstack(evidence), np.vstack(errors), n_runs, settings, archs))
-    table_blocks.append(_oneway_combined_block(layout, COMBINED_PAIRS, pair_evidence, pair_errors, n_runs, settings, archs))
-    columns = ONEWAY_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in settings.adjust) + ("ERRCODE",)
-    return ComparisonResult(
-        kind="oneway",
-        archs=archs,
-        sumstats=_assemble(table_blocks, columns),
-        scores=tuple(summaries),
-        warnings=tuple(_lambda_warning(summaries, f"one-way across {len(archs)} architectures") + warnings),
-    )
-
-
-def _oneway_block(
-    layout: _Layout,
-    name: str,
-    sign: int,
-    result: OnewayResult,
-    adjusted: pd.DataFrame,
-    archs: tuple[str, ...],
-) -> dict[str, object]:
-    oriented = sign * result.mean
-    defined = np.isfinite(oriented).any(axis=0)
-    hardest = np.where(defined, np.argmax(np.where(np.isfinite(oriented), oriented, -np.inf), axis=0) + 1, 0)
-    easiest = np.where(defined, np.argmin(np.where(np.isfinite(oriented), oriented, np.inf), axis=0) + 1, 0)
-    block = layout.key_columns(name)
-    block.update(
-        {
-            "N": result.n.sum(axis=0),
-            "F_STAT": result.f_stat,
-            "DF1": result.df_num,
-            "DF2": result.df_denom,
-            "P": result.p,
-            "NEG_LOG10_P": result.neg_log10_p,
-            "HARDEST_IN": _CodedColumn(hardest, (".",) + archs),
-            "EASIEST_IN": _CodedColumn(easiest, (".",) + archs),
-            "ERRCODE": _CodedColumn(result.error, ALL_ERRCODES),
-        }
-    )
-    for method in adjusted:
-        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
-    return block
-
-
-def _oneway_combined_block(
-    layout: _Layout,
-    score: str,
-    evidence: np.ndarray,
-    errors: np.ndarray,
-    n_runs: int,
-    settings: AssociationSettings,
-    archs: tuple[str, ...],
-) -> dict[str, object]:
-    n = layout.n_examples
-    mean_evidence, count = mean_neg_log10_p(evidence)
-    missing = np.full(n, np.nan)
-    block = layout.key_columns(score)
-    block.update(
-        {
-            "N": np.full(n, n_runs, dtype=np.int64),
-            "F_STAT": missing,
-            "DF1": missing,
-            "DF2": missing,
-            "P": 10.0 ** (-mean_evidence),
-            "NEG_LOG10_P": mean_evidence,
-            "HARDEST_IN": _CodedColumn(np.zeros(n), (".",) + archs),
-            "EASIEST_IN": _CodedColumn(np.zeros(n), (".",) + archs),
-            "ERRCODE": _CodedColumn(_combined_errcodes(errors, count), ALL_ERRCODES),
-        }
-    )
-    for method in settings.adjust:
-        block[ADJUST_COLUMNS[method]] = missing
-    return block
-
-
-# --------------------------------------------------------------------------------------------
-# Text: the log and the console summary
-# --------------------------------------------------------------------------------------------
-
-
-def format_log(
-    study: AssociationStudy,
-    comparison: ComparisonResult,
-    header: Mapping[str, str] | None = None,
-    n_top: int = 10,
-) -> str:
-    """The ``.log`` text of one comparison: inputs, runs used, λGC, counts, warnings, top examples.
-
-    Parameters
-    ----------
-    study : AssociationStudy
-    comparison : ComparisonResult
-        One of ``study.pairs`` or ``study.oneway``.
-    header : mapping, optional
-        Extra ``key: value`` lines printed first (command, store, date...).
-    n_top : int
-        Examples listed at the end.
-    """
-    settings = study.settings
-    lines = ["# gwasm associate"]
-    for key, value in (header or {}).items():
-        lines.append(f"{key}: {value}")
-    lines.append(f"dataset: {study.dataset}")
-    lines.append(f"scores: {', '.join(study.scores)}")
-    if comparison.kind == "pair":
-        lines.append(f"comparison: {comparison.a} (A) vs {comparison.b} (B); BETA = mean(B) - mean(A)")
-    else:
-        lines.append(
-            f"comparison: Welch's one-way ANOVA across {', '.join(comparison.archs)} "
-            "(always Welch's ANOVA, whatever the two-sample test)"
-        )
-    lines.append(settings.describe())
-    lines.append(f"examples: {study.n_examples}")
-    lines.append("runs used:")
-    for arch in comparison.archs:
-        seeds = study.runs[arch]
-        lines.append(f"  {arch}: {len(seeds)} runs, seeds {format_seeds(seeds) or 'none'}")
-    lines.append("")
-    methods = list(settings.adjust) + (["EMP2"] if settings.permutation and comparison.kind == "pair" else [])
-    lines.append(f"per score (significant = adjusted p <= {settings.alpha:g}):")
-    head = ["score", "tested", "untested", "lambda_GC"] + [ADJUST_COLUMNS.get(m, m) for m in methods]
-    rows = [head]
-    for item in comparison.scores:
-        untested = ",".join(f"{code}={count}" for code, count in item.errcodes.items()) or "0"
-        rows.append(
-            [item.score, str(item.n_tested), untested, f"{item.lambda_gc:.4f}"]
-            + [str(item.n_significant.get(m, "")) for m in methods]
-        )
-    lines += _aligned(rows, indent="  ")
-    if settings.permutation and comparison.kind == "pair":
-        item = comparison.scores[0]
-        lines.append(
-            f"smallest reachable permutation p: {item.smallest_p:.3g} "
-            f"(runs allow {_labelings_text(study, comparison)} distinct labelings; {settings.n_permutations} permutations)"
-        )
-    lines.append("")
-    if len(study.scores) > 1 or comparison.kind == "oneway":
-        lines.append(
-            "combined rows: SCORE=combined holds the mean over scores of -log10 p (-log10 of the geometric mean p); "
-            "not a p-value, so not adjusted"
-        )
-        if comparison.kind == "oneway":
-            lines.append("SCORE=combined_pairs holds the mean of -log10 p over every pair of architectures and every score")
-    lines.append(
-        "ERRCODE: CONST zero variance; FEW_RUNS fewer than 2 finite runs in a group; NAN no finite score in a group "
-        "(or a non-finite statistic); such examples have no p and are left out of adjustment, lambda_GC and combined rows "
-        "(a combined row is '.' when any score was tested, else its scores' shared code, or MIXED)"
-    )
-    lines.append("")
-    lines.append("warnings:" if comparison.warnings else "warnings: none")
-    lines += [f"  - {w}" for w in comparison.warnings]
-    lines.append("")
-    lines.append(f"top {n_top} examples:")
-    lines += _aligned(_top_rows(comparison, n_top), indent="  ")
-    return "\n".join(lines) + "\n"
-
-
-def _labelings_text(study: AssociationStudy, comparison: ComparisonResult) -> str:
-    from gwas_models.analysis.permutation import count_labelings
-
-    n_a, n_b = len(study.runs[comparison.a]), len(study.runs[comparison.b])
-    return str(count_labelings(n_a, n_b, study.settings.paired))
-
-
-def _top_rows(comparison: ComparisonResult, n_top: int) -> list[list[str]]:
-    top = comparison.top(n_top)
-    direction = "HARDER_IN" if "HARDER_IN" in top else "HARDEST_IN"
-    rows = [["#CHROM", "POS", "ID", "SCORE", "NEG_LOG10_P", direction]]
-    for record in top.itertuples(index=False):
-        values = dict(zip(top.columns, record))
-        rows.append(
-            [
-                str(values["#CHROM"]),
-                str(values["POS"]),
-                str(values["ID"]),
-                str(values["SCORE"]),
-                f"{values['NEG_LOG10_P']:.3f}",
-                str(values[direction]),
-            ]
-        )
-    return rows
-
-
-def _aligned(rows: list[list[str]], indent: str = "") -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-
-
-def format_comparison_summary(settings: AssociationSettings, comparison: ComparisonResult, n_top: int = 5) -> str:
-    """Short console summary of one comparison: λGC and significant examples per score, top examples."""
-    method = "bonferroni" if "bonferroni" in settings.adjust else settings.adjust[0]
-    title = comparison.label if comparison.kind == "pair" else f"one-way ({comparison.label})"
-    lines = [f"{title}:"]
-    rows = [["score", "tested", "lambda_GC", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]]
-    for item in comparison.scores:
-        rows.append([item.score, str(item.n_tested), f"{item.lambda_gc:.3f}", str(item.n_significant[method])])
-    lines += _aligned(rows, indent="  ")
-    if n_top > 0 and len(comparison.sumstats):
-        lines.append("  top examples:")
-        lines += _aligned(_top_rows(comparison, n_top), indent="    ")
-    return "\n".join(lines)
-
-
-def format_summary(study: AssociationStudy, n_top: int = 5) -> str:
-    """Short console summary of every comparison of a study."""
-    return "\n".join(format_comparison_summary(study.settings, c, n_top) for c in study.comparisons)

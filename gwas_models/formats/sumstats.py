@@ -6,9 +6,11 @@ Files of one comparison share a stem, ``<prefix>.<A>_vs_<B>`` (three or more arc
 
 ``<stem>.sumstats.tsv``
     Tab-separated, header line starting with ``#CHROM`` (PLINK 2 style), missing values as ``.``,
-    floats at full precision. Columns: see :mod:`gwas_models.analysis.study`.
+    floats at full precision. Columns: see :mod:`gwas_models.formats.sumstats_schema`.
 ``<stem>.sumstats.parquet``
-    The same table, for fast reading.
+    The same table, for fast reading. Its schema metadata may hold, under the key ``gwasm``, a JSON
+    object that says where the table came from (store, dataset, architectures, scores); see
+    :func:`read_sumstats_metadata`.
 ``<stem>.log``
     What was run, on which runs, λGC, counts of significant examples, warnings.
 ``<stem>.gwas-ssf.tsv`` (or ``<stem>.<score>.gwas-ssf.tsv`` when several scores are written)
@@ -22,6 +24,7 @@ were written, so a failure never leaves a half-written or partial set of files.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -35,22 +38,20 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from gwas_models.formats.atomic import ensure_directory, write_all_atomic
 from gwas_models.errors import InputError, ResultsError
+from gwas_models.formats.atomic import ensure_directory, write_all_atomic
+from gwas_models.formats.results import DEFAULT_RESULTS_DIR
+from gwas_models.formats.sumstats_schema import INTEGER_COLUMNS, MISSING, REQUIRED_COLUMNS, TEXT_COLUMNS
 
-DEFAULT_RESULTS_DIR = "./gwasm-results"
 TSV_SUFFIX = ".sumstats.tsv"
 PARQUET_SUFFIX = ".sumstats.parquet"
 LOG_SUFFIX = ".log"
 SSF_SUFFIX = ".gwas-ssf.tsv"
 SSF_META_SUFFIX = "-meta.yaml"
-MISSING = "."
-
-#: Columns every sumstats table has (pair and one-way tables alike): what readers may rely on.
-REQUIRED_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "SCORE", "P", "NEG_LOG10_P", "ERRCODE")
-#: Text columns ('.' when missing); every other column is numeric (NaN when missing).
-TEXT_COLUMNS: frozenset[str] = frozenset({"#CHROM", "SCORE", "A", "B", "HARDER_IN", "HARDEST_IN", "EASIEST_IN", "ERRCODE"})
-INTEGER_COLUMNS: frozenset[str] = frozenset({"POS", "ID", "LABEL", "N_A", "N_B", "N"})
+#: File layouts: ``plink`` (TSV + Parquet + log), ``gwas-ssf`` (also the GWAS Catalog layout).
+OUTPUT_FORMATS: tuple[str, ...] = ("plink", "gwas-ssf")
+#: Key of the Parquet schema metadata that holds where a table came from (JSON).
+METADATA_KEY = b"gwasm"
 
 #: GWAS-SSF mandatory columns, in their mandatory order.
 SSF_COLUMNS: tuple[str, ...] = (
@@ -138,6 +139,15 @@ def _write_delimited(table: pa.Table, path: Path, null: str) -> None:
         pcsv.write_csv(table, path, pcsv.WriteOptions(quoting_style="needed", **options))
 
 
+def _with_metadata(table: pa.Table, metadata: Mapping[str, object] | None) -> pa.Table:
+    """``table`` with ``metadata`` as JSON under :data:`METADATA_KEY` (pandas' own metadata kept)."""
+    if metadata is None:
+        return table
+    merged = dict(table.schema.metadata or {})
+    merged[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode("utf-8")
+    return table.replace_schema_metadata(merged)
+
+
 def _check_table(frame: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -153,13 +163,14 @@ def write_sumstats(
     log_text: str | None = None,
     gwas_ssf_scores: Sequence[str] = (),
     ssf_metadata: Mapping[str, object] | None = None,
+    metadata: Mapping[str, object] | None = None,
 ) -> SumstatsPaths:
     """Write one comparison's table as TSV and Parquet (plus its log and GWAS-SSF files).
 
     Parameters
     ----------
     frame : DataFrame
-        A sumstats table (see :mod:`gwas_models.analysis.study`).
+        A sumstats table (see :mod:`gwas_models.formats.sumstats_schema`).
     prefix : path
         Output prefix; its directory is created when missing.
     a, b, *more_archs : str
@@ -171,6 +182,9 @@ def write_sumstats(
         ``<stem>.gwas-ssf.tsv``; several give ``<stem>.<score>.gwas-ssf.tsv`` each.
     ssf_metadata : mapping, optional
         Extra ``key: value`` pairs for the GWAS-SSF metadata files.
+    metadata : mapping, optional
+        Where the table came from (e.g. ``store``, ``dataset``, ``archs``, ``scores``), JSON-ready;
+        kept in the Parquet file's schema metadata, read back by :func:`read_sumstats_metadata`.
 
     Returns
     -------
@@ -194,7 +208,7 @@ def write_sumstats(
     )
     files: dict[Path, Callable[[Path], None]] = {
         paths.tsv: lambda path: _write_delimited(table, path, MISSING),
-        paths.parquet: lambda path: pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path),
+        paths.parquet: lambda path: pq.write_table(_with_metadata(pa.Table.from_pandas(frame, preserve_index=False), metadata), path),
     }
     if paths.log is not None:
         files[paths.log] = lambda path: path.write_text(log_text)
@@ -340,7 +354,7 @@ def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise ResultsError(f"sumstats file {path} not found; run `gwasm associate` first")
+        raise ResultsError(f"sumstats file {path} not found", missing_step="associate")
     name = path.name.lower()
     try:
         if name.endswith(".parquet"):
@@ -358,6 +372,39 @@ def read_sumstats(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise ResultsError(f"{path} is not a sumstats table: missing column(s) {', '.join(missing)}")
     return _normalise_types(frame)
+
+
+def read_sumstats_metadata(path: str | os.PathLike) -> dict[str, object]:
+    """Where a sumstats table came from, as :func:`write_sumstats` recorded it (``metadata``).
+
+    Parameters
+    ----------
+    path : path
+        A ``.sumstats.parquet`` file, or a ``.sumstats.tsv`` file whose Parquet copy (same stem)
+        holds the metadata.
+
+    Returns
+    -------
+    dict
+        The recorded mapping; empty when nothing was recorded (files of older versions, a TSV
+        without its Parquet copy).
+
+    Raises
+    ------
+    ResultsError
+        When ``path`` is missing, or its Parquet copy cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"sumstats file {path} not found", missing_step="associate")
+    parquet = path if path.name.lower().endswith(".parquet") else path.with_name(comparison_stem_of(path) + PARQUET_SUFFIX)
+    if not parquet.is_file():
+        return {}
+    try:
+        recorded = (pq.read_schema(parquet).metadata or {}).get(METADATA_KEY)
+        return dict(json.loads(recorded)) if recorded else {}
+    except (OSError, ValueError, TypeError, pa.ArrowException) as error:
+        raise ResultsError(f"cannot read the metadata of sumstats file {parquet}: {error}") from None
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
@@ -404,15 +451,23 @@ def latest_sumstats(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> Pat
     """
     found = list_sumstats(results_dir)
     if not found:
-        raise ResultsError(f"no *.sumstats.parquet or *.sumstats.tsv in {results_dir}; run `gwasm associate` first")
+        raise ResultsError(f"no *.sumstats.parquet or *.sumstats.tsv in {results_dir}", missing_step="associate")
     newest = found[-1]
-    stem = _strip_suffix(newest.name)
-    parquet = newest.with_name(stem + PARQUET_SUFFIX)
+    parquet = newest.with_name(comparison_stem_of(newest) + PARQUET_SUFFIX)
     return parquet if parquet.is_file() else newest
 
 
-def _strip_suffix(name: str) -> str:
-    for suffix in (PARQUET_SUFFIX, TSV_SUFFIX):
+def comparison_stem_of(path: str | os.PathLike) -> str:
+    """The comparison's stem of a sumstats file: its name without ``.sumstats.tsv`` or
+    ``.sumstats.parquet`` (other names lose their last suffix, ``.tsv.gz`` both).
+
+    Examples
+    --------
+    >>> comparison_stem_of("gwasm-results/digits.resnet20_vs_vgg11.sumstats.parquet")
+    'digits.resnet20_vs_vgg11'
+    """
+    name = Path(path).name
+    for suffix in (TSV_SUFFIX, PARQUET_SUFFIX, ".tsv.gz"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return name
+    return Path(name).stem

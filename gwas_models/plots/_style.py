@@ -1,7 +1,7 @@
 """What the plots share: colours, selecting the rows to draw, thinning, measuring, saving.
 
-The summary statistics columns are documented in :mod:`gwas_models.formats.sumstats`. A row is
-drawn only when its test was done: ``ERRCODE`` is ``'.'`` and ``NEG_LOG10_P`` is finite.
+The summary statistics columns are documented in :mod:`gwas_models.formats.sumstats_schema`. A row
+is drawn only when its test was done: ``ERRCODE`` is ``'.'`` and ``NEG_LOG10_P`` is finite.
 """
 
 from __future__ import annotations
@@ -18,24 +18,20 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
 
 from gwas_models.errors import InputError, ResultsError
+from gwas_models.formats import sumstats_schema as schema
 from gwas_models.formats.atomic import atomic_path
-
-COMBINED = "combined"
-"""``SCORE`` value of the combined evidence (mean −log10 p over the scores)."""
-COMBINED_PAIRS = "combined_pairs"
-"""``SCORE`` of a table of three or more architectures: mean −log10 p over every pair and score."""
-COMBINED_SCORES = (COMBINED, COMBINED_PAIRS)
+from gwas_models.formats.sumstats_schema import COMBINED, MISSING
 
 CLASS_COLOURS = ("#2c5d8a", "#8fb8de")
 """Alternating colours of neighbouring classes: dark and light blue, distinct in greyscale too."""
 UNDEFINED_DIRECTION_COLOUR = "#9a9a9a"
 THRESHOLD_COLOUR = "#b03a2e"
 BAND_COLOUR = "#bdbdbd"
-INFLATION_WARNING = 1.1
-INFLATION_STRONG = 1.25
 INFLATION_WARNING_COLOUR = "#d68910"
 INFLATION_STRONG_COLOUR = "#c0392b"
 NEUTRAL_TEXT_COLOUR = "#222222"
+#: Text colour of λGC by :func:`~gwas_models.formats.sumstats_schema.inflation_level`.
+INFLATION_COLOURS = {"": NEUTRAL_TEXT_COLOUR, "warn": INFLATION_WARNING_COLOUR, "strong": INFLATION_STRONG_COLOUR}
 
 SUPPORTED_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 SAVE_DPI = 150
@@ -53,7 +49,7 @@ def require_columns(sumstats: pd.DataFrame, columns: Iterable[str], purpose: str
     if missing:
         raise ResultsError(
             f"the summary statistics lack column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"needed for {purpose}; write them with `gwasm associate`"
+            f"needed for {purpose}; they come from an association study"
         )
 
 
@@ -69,13 +65,10 @@ def available_scores(sumstats: pd.DataFrame) -> list[str]:
 
 
 def ranking_score(sumstats: pd.DataFrame) -> str:
-    """The paper's ranking of examples by sensitivity: ``combined_pairs`` in a table of three or
-    more architectures, else ``combined`` (or the only score of a one-score table)."""
-    names = available_scores(sumstats)
-    for name in (COMBINED_PAIRS, COMBINED):
-        if name in names:
-            return name
-    return names[0] if len(names) == 1 else COMBINED
+    """The score of the paper's ranking of examples by sensitivity in this table
+    (:func:`~gwas_models.formats.sumstats_schema.ranking_score`); ``combined`` when the table has
+    none, so that selecting it names what is missing."""
+    return schema.ranking_score(available_scores(sumstats)) or COMBINED
 
 
 def score_rows(sumstats: pd.DataFrame, score: str) -> pd.DataFrame:
@@ -105,7 +98,7 @@ def tested_mask(rows: pd.DataFrame) -> np.ndarray:
     if "ERRCODE" in rows.columns:
         # '.' marks a done test; a reader that maps the TSV's '.' to missing gives NA instead.
         errcode = rows["ERRCODE"]
-        mask &= (errcode.isna() | (as_text(errcode) == ".")).to_numpy(dtype=bool, na_value=True)
+        mask &= (errcode.isna() | (as_text(errcode) == MISSING)).to_numpy(dtype=bool, na_value=True)
     return mask
 
 
@@ -196,12 +189,9 @@ def data_per_point(ax: Axes) -> tuple[float, float]:
 
 
 def inflation_colour(lambda_gc: float) -> str:
-    """Text colour of a λGC value: neutral, warning above 1.1, strong above 1.25."""
-    if lambda_gc > INFLATION_STRONG:
-        return INFLATION_STRONG_COLOUR
-    if lambda_gc > INFLATION_WARNING:
-        return INFLATION_WARNING_COLOUR
-    return NEUTRAL_TEXT_COLOUR
+    """Text colour of a λGC value: neutral, warning above 1.1, strong above 1.25 (the thresholds of
+    :func:`~gwas_models.formats.sumstats_schema.inflation_level`)."""
+    return INFLATION_COLOURS[schema.inflation_level(lambda_gc)]
 
 
 # ------------------------------------------------------------------------------------------

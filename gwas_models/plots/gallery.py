@@ -13,9 +13,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from gwas_models.errors import DataError, InputError
+from gwas_models.formats.sumstats_schema import COMBINED_MEANINGS
 from gwas_models.plots._style import (
-    COMBINED,
-    COMBINED_PAIRS,
     axes_size_points,
     neg_log10_p,
     new_axes,
@@ -125,7 +124,7 @@ def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | No
     Parameters
     ----------
     sumstats : DataFrame
-        Summary statistics (see :mod:`gwas_models.formats.sumstats`).
+        Summary statistics (see :mod:`gwas_models.formats.sumstats_schema`).
     k : int
         Examples per group; fewer when the score has fewer tested examples (the two groups never
         share an example).
@@ -141,7 +140,7 @@ def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | No
         ``least``; ties broken by example id so that the choice is reproducible.
     """
     if k < 1:
-        raise InputError(f"k must be at least 1, got {k}")
+        raise InputError(f"k must be at least 1, got {k}", parameter="k")
     require_columns(sumstats, GALLERY_COLUMNS, "the gallery")
     rows = score_rows(sumstats, score if score is not None else ranking_score(sumstats))
     rows = rows[tested_mask(rows)].assign(_NLP=lambda frame: neg_log10_p(frame))
@@ -216,7 +215,7 @@ def sensitivity_gallery(
     ax.set_axis_off()
     sync_layout(ax.figure)
     fontsize = _caption_fontsize(ax, mosaic.shape, height)
-    what = {COMBINED: "mean −log10 p over scores", COMBINED_PAIRS: "mean −log10 p over pairs and scores"}.get(score, f"−log10 p of {score}")
+    what = COMBINED_MEANINGS.get(score, f"−log10 p of {score}")
     for title, group, origins in zip(ROW_TITLES, (most, least), tile_origins):
         _label_row(ax, title.format(what=what), group, origins, (height, width), fontsize)
     return ax

@@ -25,10 +25,9 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage, TextArea, VPacker
 from matplotlib.ticker import FuncFormatter
 
 from gwas_models.errors import InputError
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES
 from gwas_models.plots._style import (
     CLASS_COLOURS,
-    COMBINED,
-    COMBINED_SCORES,
     NEG_LOG10_P_LABEL,
     THRESHOLD_COLOUR,
     UNDEFINED_DIRECTION_COLOUR,
@@ -180,7 +179,7 @@ def manhattan(
     Parameters
     ----------
     sumstats : DataFrame
-        Summary statistics (see :mod:`gwas_models.formats.sumstats`). Rows whose ``ERRCODE`` is not
+        Summary statistics (see :mod:`gwas_models.formats.sumstats_schema`). Rows whose ``ERRCODE`` is not
         ``'.'`` or whose ``NEG_LOG10_P`` is missing are not drawn.
     score : str
         ``SCORE`` to draw; ``'combined'`` is the mean −log10 p over scores.
@@ -330,13 +329,13 @@ class _Options:
 
     def check(self) -> None:
         if not 0.0 < self.alpha < 1.0:
-            raise InputError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+            raise InputError(f"alpha must lie strictly between 0 and 1, got {self.alpha}", parameter="alpha")
         if self.suggestive is not None and not 0.0 < self.suggestive <= 1.0:
-            raise InputError(f"the suggestive p-value must lie in (0, 1], got {self.suggestive}")
+            raise InputError(f"suggestive must be a p-value in (0, 1], got {self.suggestive}", parameter="suggestive")
         if self.annotate not in ANNOTATE_MODES:
-            raise InputError(f"annotate must be one of {', '.join(ANNOTATE_MODES)}, got {self.annotate!r}")
+            raise InputError(f"annotate must be one of {', '.join(ANNOTATE_MODES)}, got {self.annotate!r}", parameter="annotate")
         if self.top_k is not None and self.top_k < 0:
-            raise InputError(f"top_k must not be negative, got {self.top_k}")
+            raise InputError(f"top_k must not be negative, got {self.top_k}", parameter="top_k")
 
 
 def _draw(rows: pd.DataFrame, layout: ClassLayout, score: str, options: _Options, images: np.ndarray | None, ax: Axes | None) -> Axes:

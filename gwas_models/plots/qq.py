@@ -18,10 +18,9 @@ from scipy import stats
 
 from gwas_models.analysis.multitest import genomic_control_lambda
 from gwas_models.errors import InputError
+from gwas_models.formats.sumstats_schema import COMBINED_SCORES, LAMBDA_WARN_ABOVE
 from gwas_models.plots._style import (
     BAND_COLOUR,
-    COMBINED_SCORES,
-    INFLATION_WARNING,
     NEG_LOG10_P_LABEL,
     NEUTRAL_TEXT_COLOUR,
     available_scores,
@@ -128,7 +127,7 @@ def qq(
     """
     require_columns(sumstats, QQ_COLUMNS, "a QQ plot")
     if not 0.0 < level < 1.0:
-        raise InputError(f"the band's level must lie strictly between 0 and 1, got {level}")
+        raise InputError(f"level must lie strictly between 0 and 1, got {level}", parameter="level")
     curves = _curves(sumstats, score)
     ax = new_axes(ax, (5.5, 5.5))
     largest_n = max(len(values) for values in curves.values())
@@ -206,12 +205,12 @@ def _legend(ax: Axes, inflation: dict[str, float], level: float) -> None:
                 text.set_fontweight("bold")
         text.set_gid(f"legend:{label}")
     worst = max(inflation.values())
-    if worst > INFLATION_WARNING:
+    if worst > LAMBDA_WARN_ABOVE:
         # Say what the colour means: a global shift between the architectures, not single hits.
         ax.text(
             0.98,
             0.02,
-            f"λGC > {INFLATION_WARNING:g}: p-values inflated overall\n(one architecture shifts every example?)",
+            f"λGC > {LAMBDA_WARN_ABOVE:g}: p-values inflated overall\n(one architecture shifts every example?)",
             transform=ax.transAxes,
             ha="right",
             va="bottom",

@@ -1,0 +1,192 @@
+"""The summary statistics schema: every column, what it means, and the constants that go with them.
+
+A summary statistics ("sumstats") table has one row per training example and score, for one
+comparison: a pair of architectures A and B (a *pair table*), or all the architectures of a study
+at once (a *one-way table*, Welch's ANOVA). Its columns follow PLINK 2's naming (``#CHROM POS ID``
+first). This module is the one place that defines them; the table builder
+(:mod:`gwas_models.analysis.sumstats_table`), the files (:mod:`gwas_models.formats.sumstats`), the
+plots and the report read their names and constants from here. It is pure: no file format, no
+pyarrow, no torch.
+
+Pair table, columns :func:`pair_columns`::
+
+    #CHROM POS ID LABEL SCORE A B N_A N_B MEAN_A MEAN_B SD_A SD_B BETA SE COHEN_D T_STAT DF P
+    NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY> [EMP1 EMP2] ERRCODE
+
+One-way table (three or more architectures), columns :func:`oneway_columns`::
+
+    #CHROM POS ID LABEL SCORE N F_STAT DF1 DF2 P NEG_LOG10_P HARDEST_IN EASIEST_IN <adjusted> ERRCODE
+
+The adjusted-p columns are those of the methods asked for, in :data:`ADJUST_COLUMNS` order of the
+request; ``EMP1``/``EMP2`` only with permutation tests.
+
+Combined rows. ``SCORE=combined`` rows (written when more than one score is tested) hold the
+combined evidence of each example: ``NEG_LOG10_P`` is the mean of -log10 p over the scores it was
+tested on (= -log10 of the geometric mean of p, the paper's summary) and ``P`` is that geometric
+mean. It is a ranking, not a p-value, so the adjustment columns are missing. In a pair table their
+``COHEN_D`` is the mean over scores of the difficulty-oriented d (positive: harder in B), whose sign
+gives ``HARDER_IN``; ``N_A``/``N_B`` are the runs of A and B. A one-way table also has
+``SCORE=combined_pairs`` rows: the mean of -log10 p over every pair *and* score, the paper's ranking
+of the examples most sensitive to the architecture (its Figure 1); see :func:`ranking_score`.
+
+Missing values are NaN in numeric columns and :data:`MISSING` (``'.'``) in text columns (and in the
+TSV file for numbers too). ``ERRCODE`` is ``'.'`` when the test was done, else one of
+:data:`ERRCODES`; a combined row has ``'.'`` when at least one score was tested, otherwise the code
+its scores share, or :data:`MIXED`.
+
+Every column, from :data:`COLUMN_MEANINGS`:
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+#: How a missing value is written in text columns (and in TSV files, for every column).
+MISSING = "."
+
+#: ``SCORE`` of the combined evidence over the scores of one comparison.
+COMBINED = "combined"
+#: ``SCORE`` of the combined evidence over every pair and score (one-way tables only).
+COMBINED_PAIRS = "combined_pairs"
+#: The ``SCORE`` values that are rankings (means of -log10 p), not tests.
+COMBINED_SCORES: tuple[str, ...] = (COMBINED, COMBINED_PAIRS)
+#: What each combined score means, in words (titles and captions).
+COMBINED_MEANINGS: dict[str, str] = {
+    COMBINED: "mean −log10 p over scores",
+    COMBINED_PAIRS: "mean −log10 p over pairs and scores",
+}
+
+#: ``ERRCODE`` of a test, in the order of the integer codes the statistics use (0: tested).
+ERRCODES: tuple[str, ...] = (MISSING, "CONST", "FEW_RUNS", "NAN")
+#: ``ERRCODE`` of a combined row whose scores were untested for different reasons.
+MIXED = "MIXED"
+#: Every ``ERRCODE`` value a table can hold.
+ALL_ERRCODES: tuple[str, ...] = ERRCODES + (MIXED,)
+#: What each ``ERRCODE`` means.
+ERRCODE_MEANINGS: dict[str, str] = {
+    MISSING: "the test was done",
+    "CONST": "zero variance (both groups constant; paired: constant differences; one-way: a constant group)",
+    "FEW_RUNS": "a group has fewer than 2 finite runs (paired: fewer than 2 complete pairs)",
+    "NAN": "no finite score in a group, or a non-finite statistic",
+    MIXED: "combined row whose scores were all untested, for different reasons",
+}
+
+#: Adjusted-p column of each multiple-testing method (statsmodels ``multipletests`` names), in
+#: output order.
+ADJUST_COLUMNS: dict[str, str] = {
+    "bonferroni": "BONF",
+    "holm": "HOLM",
+    "sidak": "SIDAK",
+    "fdr_bh": "FDR_BH",
+    "fdr_by": "FDR_BY",
+}
+
+KEY_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "LABEL", "SCORE")
+PAIR_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
+    "A", "B", "N_A", "N_B", "MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "COHEN_D",
+    "T_STAT", "DF", "P", "NEG_LOG10_P", "HARDER_IN",
+)  # fmt: skip
+ONEWAY_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
+    "N", "F_STAT", "DF1", "DF2", "P", "NEG_LOG10_P", "HARDEST_IN", "EASIEST_IN",
+)  # fmt: skip
+PERMUTATION_COLUMNS: tuple[str, ...] = ("EMP1", "EMP2")
+ERRCODE_COLUMN = "ERRCODE"
+
+#: Columns every sumstats table has (pair and one-way tables alike): what readers may rely on.
+REQUIRED_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "SCORE", "P", "NEG_LOG10_P", ERRCODE_COLUMN)
+#: Text columns (:data:`MISSING` when missing); every other column is numeric (NaN when missing).
+TEXT_COLUMNS: frozenset[str] = frozenset({"#CHROM", "SCORE", "A", "B", "HARDER_IN", "HARDEST_IN", "EASIEST_IN", ERRCODE_COLUMN})
+#: Numeric columns whose values are whole numbers.
+INTEGER_COLUMNS: frozenset[str] = frozenset({"POS", "ID", "LABEL", "N_A", "N_B", "N"})
+
+#: One line on every column.
+COLUMN_MEANINGS: dict[str, str] = {
+    "#CHROM": "class of the example (its label name; the GWAS chromosome)",
+    "POS": "1-based order of the example inside its class, by example id (the GWAS position)",
+    "ID": "example id: the example's index in the training set (the GWAS variant)",
+    "LABEL": "class index of the example",
+    "SCORE": f"difficulty score tested, or {COMBINED!r} / {COMBINED_PAIRS!r} for combined evidence",
+    "A": "first architecture of the pair",
+    "B": "second architecture of the pair",
+    "N_A": "runs of A used (finite scores; paired: complete pairs)",
+    "N_B": "runs of B used",
+    "MEAN_A": "mean score over the runs of A",
+    "MEAN_B": "mean score over the runs of B",
+    "SD_A": "sample standard deviation over the runs of A",
+    "SD_B": "sample standard deviation over the runs of B",
+    "BETA": "mean(B) - mean(A) (paired: mean of the differences B - A)",
+    "SE": "standard error of BETA under the test's variance model",
+    "COHEN_D": "BETA over the pooled standard deviation (combined rows: difficulty-oriented mean d)",
+    "T_STAT": "t statistic, BETA / SE",
+    "DF": "degrees of freedom of the t test",
+    "N": "runs used over all architectures",
+    "F_STAT": "Welch's F (with Welch's correction)",
+    "DF1": "numerator degrees of freedom of F",
+    "DF2": "denominator degrees of freedom of F",
+    "P": "two-sided p (F: upper tail); combined rows: geometric mean of p, a ranking",
+    "NEG_LOG10_P": "-log10 p, computed in log space so it stays finite when p underflows",
+    "HARDER_IN": f"architecture under which the example is harder, from BETA's sign and the score's direction ({MISSING!r}: BETA 0 or missing)",
+    "HARDEST_IN": "architecture under which the example is hardest",
+    "EASIEST_IN": "architecture under which the example is easiest",
+    **{column: f"p adjusted over the tested examples of the score ({method})" for method, column in ADJUST_COLUMNS.items()},
+    "EMP1": "empirical p of the permutation test: (1 + permutations with |t| at least as large) / (1 + permutations)",
+    "EMP2": "family-wise empirical p: as EMP1, against the largest |t| over the examples of each permutation (max-T)",
+    ERRCODE_COLUMN: f"{MISSING!r} when the test was done, else why not: " + ", ".join(ALL_ERRCODES[1:]),
+}
+
+#: λGC above this is reported as inflation (a warning, an orange legend).
+LAMBDA_WARN_ABOVE: float = 1.1
+#: λGC above this is reported as strong inflation (a red legend).
+LAMBDA_STRONG_ABOVE: float = 1.25
+
+
+def pair_columns(adjust: Sequence[str], permutation: bool = False) -> tuple[str, ...]:
+    """Columns of a pair table, in order, for the adjustment ``adjust`` methods asked for."""
+    permutation_columns = PERMUTATION_COLUMNS if permutation else ()
+    return PAIR_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in adjust) + permutation_columns + (ERRCODE_COLUMN,)
+
+
+def oneway_columns(adjust: Sequence[str]) -> tuple[str, ...]:
+    """Columns of a one-way table, in order, for the adjustment ``adjust`` methods asked for."""
+    return ONEWAY_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in adjust) + (ERRCODE_COLUMN,)
+
+
+def ranking_score(scores: Iterable[str]) -> str | None:
+    """The score that ranks the examples by sensitivity to the architecture (the paper's ranking).
+
+    ``combined_pairs`` when the table has it (three or more architectures), else ``combined``
+    (several scores), else the only score of a one-score table; ``None`` when there is no such
+    choice (several scores and no combined rows).
+
+    Examples
+    --------
+    >>> ranking_score(["loss", "aum", "combined"])
+    'combined'
+    >>> ranking_score(["loss"])
+    'loss'
+    """
+    names = list(dict.fromkeys(str(name) for name in scores))
+    for name in (COMBINED_PAIRS, COMBINED):
+        if name in names:
+            return name
+    return names[0] if len(names) == 1 else None
+
+
+def inflation_level(lambda_gc: float) -> str:
+    """``"strong"`` above :data:`LAMBDA_STRONG_ABOVE`, ``"warn"`` above :data:`LAMBDA_WARN_ABOVE`,
+    else ``""`` (also for NaN)."""
+    if lambda_gc > LAMBDA_STRONG_ABOVE:
+        return "strong"
+    if lambda_gc > LAMBDA_WARN_ABOVE:
+        return "warn"
+    return ""
+
+
+def _column_docs() -> str:
+    width = max(len(name) for name in COLUMN_MEANINGS)
+    return "\n".join(f"{name.ljust(width)}  {meaning}" for name, meaning in COLUMN_MEANINGS.items())
+
+
+# The column list of the module's documentation is written from COLUMN_MEANINGS, so the two never
+# disagree.
+__doc__ = (__doc__ or "") + "\n::\n\n" + "\n".join("    " + line for line in _column_docs().splitlines()) + "\n"
