@@ -1,5 +1,7 @@
 """Fingerprints: marker selection without leakage, held-out accuracy, and exact reloading.
 
+The selector itself, as a scikit-learn estimator, is tested in ``test_markers.py``.
+
 The simulated runs follow :mod:`gwas_models.analysis.simulate` (example difficulty shared by every
 run, independent run-to-run noise of sd 1), with effects added here per example: a few strong
 planted markers, and optionally a diffuse small effect on every example, so that random markers
@@ -17,38 +19,48 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from pathlib import Path
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
 from gwas_models.analysis.association import two_sample_test
 from gwas_models.analysis.fingerprint import (
-    SELECTIONS,
-    SUMMARY_COLUMNS,
+    PIPELINE_STEPS,
     Fingerprint,
     check_architectures,
-    check_evaluation_options,
     class_codes,
+    fingerprint_pipeline,
+    fit_fingerprint,
+    identify,
+    quiet_fitting,
+)
+from gwas_models.analysis.fingerprint_evaluation import (
+    SUMMARY_COLUMNS,
+    check_evaluation_options,
+    cross_validated_accuracy,
     evaluate_fingerprint,
     evaluate_scores,
-    fit_classifier,
-    fit_fingerprint,
-    heldout_accuracy,
-    identify,
-    marker_evidence,
     parse_selections,
-    select_markers,
-    split_runs,
+    run_splits,
     training_run_counts,
 )
+from gwas_models.analysis.markers import SELECTIONS, MarkerSelector
 from gwas_models.analysis.simulate import simulate_score_matrix
 from gwas_models.errors import InputError, ResultsError
 from gwas_models.formats.fingerprint_file import (
     fingerprint_to_dict,
     load_fingerprint,
     read_evaluation,
-    read_score_vector,
     save_fingerprint,
     write_evaluation,
 )
+from gwas_models.formats.score_vector import read_score_vector
 from gwas_models.matrix import ScoreMatrix
 from gwas_models.plots.fingerprint import fingerprint_accuracy
+
+DATA = Path(__file__).parent / "data"
 
 N_EXAMPLES = 2000
 PLANTED = np.arange(10) * 200  # 10 marker examples spread over the training set
@@ -103,7 +115,7 @@ def three_arch_runs(seed: int = 3) -> ScoreMatrix:
 
 @pytest.fixture(scope="module")
 def planted_evaluation():
-    return evaluate_fingerprint(planted_runs(), ["A", "B"], np.random.default_rng(0), n_splits=10, random_draws=10)
+    return evaluate_fingerprint(planted_runs(), ["A", "B"], 0, n_splits=10, random_draws=10)
 
 
 def test_top_markers_identify_bottom_are_chance_random_in_between(planted_evaluation):
@@ -139,25 +151,22 @@ def test_pure_noise_is_chance_held_out_but_leaky_selection_is_not():
     """
     matrix = noise_runs()
     archs = ["A", "B"]
-    honest = evaluate_fingerprint(matrix, archs, np.random.default_rng(5), n_splits=10, selections=["top"])
+    honest = evaluate_fingerprint(matrix, archs, 5, n_splits=10, selections=["top"])
     assert abs(honest.accuracy("loss", "top") - 0.5) <= 0.12
 
-    leaky_evidence = marker_evidence(matrix.values, matrix.groups, archs)  # all 40 runs: the mistake
-    columns = select_markers(leaky_evidence, 8, "top")
     codes = class_codes(matrix.groups, archs)
-    rng = np.random.default_rng(5)
-    leaky = []
-    for _ in range(10):
-        train, heldout = split_runs(matrix.groups, archs, 0.5, rng)
-        pipeline = fit_classifier(matrix.values[np.ix_(train, columns)], codes[train])
-        leaky.append(heldout_accuracy(pipeline, matrix.values[np.ix_(heldout, columns)], codes[heldout]))
-    assert np.mean(leaky) >= 0.7  # 0.78 here: clearly above chance, on the very same runs
+    columns = MarkerSelector(8, "top").fit(matrix.values, codes).markers_  # all 40 runs: the mistake
+    splits = run_splits(matrix.groups, archs, 0.5, n_splits=10, random_state=5)  # the honest evaluation's splits
+    classifier = Pipeline([("scale", StandardScaler()), ("logistic", LogisticRegression(C=np.inf, max_iter=1000))])
+    with quiet_fitting():
+        leaky = cross_validated_accuracy(classifier, matrix.values[:, columns], codes, splits)
+    assert np.mean(leaky) >= 0.7  # clearly above chance, on the very same runs and splits
     assert np.mean(leaky) - honest.accuracy("loss", "top") >= 0.2
 
 
 def test_three_architectures_use_welch_anova_and_a_multinomial_classifier():
     matrix = three_arch_runs()
-    evaluation = evaluate_fingerprint(matrix, ["A", "B", "C"], np.random.default_rng(0), n_splits=5, selections=["top", "bottom"])
+    evaluation = evaluate_fingerprint(matrix, ["A", "B", "C"], 0, n_splits=5, selections=["top", "bottom"])
     assert evaluation.accuracy("loss", "top") >= 0.9
     assert evaluation.accuracy("loss", "bottom") <= 0.6
     assert np.isclose(evaluation.summary["CHANCE"].iloc[0], 1 / 3)
@@ -170,9 +179,9 @@ def test_three_architectures_use_welch_anova_and_a_multinomial_classifier():
 def test_same_seed_same_result_other_seed_other_splits():
     matrix = planted_runs(runs=6)
     options = dict(n_splits=3, random_draws=3)
-    first = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(7), **options)
-    again = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(7), **options)
-    other = evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(8), **options)
+    first = evaluate_fingerprint(matrix, ["A", "B"], 7, **options)
+    again = evaluate_fingerprint(matrix, ["A", "B"], 7, **options)
+    other = evaluate_fingerprint(matrix, ["A", "B"], 8, **options)
     pd.testing.assert_frame_equal(first.accuracies, again.accuracies)
     assert not first.accuracies["ACCURACY"].equals(other.accuracies["ACCURACY"])
 
@@ -181,9 +190,12 @@ def test_evaluate_scores_stacks_scores_and_picks_the_best():
     rng = np.random.default_rng(4)
     informative = planted_runs(runs=8)
     useless = simulate_score_matrix(rng, N_EXAMPLES, {"A": 8, "B": 8}, score="aum", dataset="sim")
-    evaluation = evaluate_scores({"aum": useless, "loss": informative}, ["A", "B"], np.random.default_rng(0), n_splits=4, random_draws=2)
+    evaluation = evaluate_scores({"aum": useless, "loss": informative}, ["A", "B"], 0, n_splits=4, random_draws=2)
     assert list(dict.fromkeys(evaluation.summary["SCORE"])) == ["aum", "loss"]
     assert evaluation.best_score("top") == "loss"
+    # Scores of the same runs share the splits: the same seed gives the same split for each score.
+    again = evaluate_fingerprint(informative, ["A", "B"], 0, n_splits=4, random_draws=2)
+    pd.testing.assert_frame_equal(evaluation.accuracies.query("SCORE == 'loss'").reset_index(drop=True), again.accuracies)
 
 
 # ------------------------------------------------------------------------------------------
@@ -194,18 +206,22 @@ def test_evaluate_scores_stacks_scores_and_picks_the_best():
 def test_evidence_is_the_welch_test_of_the_runs_given():
     matrix = planted_runs(runs=6)
     train = np.r_[0:3, 6:9]
-    evidence = marker_evidence(matrix.values[train], matrix.groups[train], ["A", "B"])
+    selector = MarkerSelector(8).fit(matrix.values[train], class_codes(matrix.groups[train], ["A", "B"]))
     expected = two_sample_test(matrix.values[0:3], matrix.values[6:9]).neg_log10_p
-    np.testing.assert_array_equal(evidence.neg_log10_p, expected)
-    assert evidence.test == "welch"
+    np.testing.assert_array_equal(selector.neg_log10_p_, expected)
+    assert selector.evidence_test_ == "welch"
 
 
-def test_split_is_stratified_disjoint_and_complete():
+def test_splits_are_stratified_disjoint_complete_and_seeded():
     groups = np.array(["A"] * 7 + ["B"] * 5 + ["other"] * 3)
-    train, heldout = split_runs(groups, ["A", "B"], 0.5, np.random.default_rng(0))
-    assert not set(train) & set(heldout)
-    assert sorted(np.r_[train, heldout]) == list(range(12))  # runs of "other" left out
-    assert (groups[train] == "A").sum() == 4 and (groups[train] == "B").sum() == 3  # halves round up
+    splits = run_splits(groups, ["A", "B"], 0.5, n_splits=20, random_state=0)
+    for train, heldout in splits:
+        assert not set(train) & set(heldout)
+        assert sorted(np.r_[train, heldout]) == list(range(12))  # runs of "other" left out
+        assert (groups[train] == "A").sum() == 4 and (groups[train] == "B").sum() == 3  # halves round up
+    assert len({tuple(train) for train, _ in splits}) > 10
+    same = run_splits(groups, ["A", "B"], 0.5, n_splits=20, random_state=0)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(splits, same))
     assert training_run_counts(groups, ["A", "B"], 0.3) == {"A": 2, "B": 2}
 
 
@@ -228,17 +244,29 @@ def test_top_and_bottom_skip_untested_and_incomplete_examples():
     values[4:, 4] += 10.0
     values[0, 4] = np.nan  # strongest, but missing in one run: cannot be a feature
     groups = np.array(["A"] * 4 + ["B"] * 4)
-    evidence = marker_evidence(values, groups, ["A", "B"])
-    assert not evidence.tested[3] and not evidence.usable[4]
-    top = select_markers(evidence, 3, "top")
-    assert top.tolist() == [0, 1, 2]
-    bottom = select_markers(evidence, 5, "bottom")
-    assert 3 not in bottom and 4 not in bottom
-    assert np.all(np.diff(evidence.neg_log10_p[bottom]) >= 0)
-    drawn = np.concatenate([select_markers(evidence, 5, "random", rng) for _ in range(200)])
+    top = MarkerSelector(3, "top").fit(values, groups)
+    assert np.isnan(top.neg_log10_p_[3])  # not tested
+    assert top.markers_.tolist() == [0, 1, 2]
+    bottom = MarkerSelector(5, "bottom").fit(values, groups)
+    assert 3 not in bottom.markers_ and 4 not in bottom.markers_
+    assert np.all(np.diff(bottom.neg_log10_p_[bottom.markers_]) >= 0)
+    drawn = np.concatenate([MarkerSelector(5, "random", random_state=seed).fit(values, groups).markers_ for seed in range(200)])
     assert 4 not in drawn and 3 in drawn  # random draws among usable examples, tested or not
-    with pytest.raises(InputError, match=r"only 28 example"):
-        select_markers(evidence, 29, "top", score="loss")
+    with pytest.raises(InputError, match=r"only 28 example") as error:
+        MarkerSelector(29, "top").fit(values, groups)
+    assert error.value.parameter == "n_markers" and str(error.value).startswith("n_markers 29")
+    with pytest.raises(InputError, match=r"only 29 example\(s\) have a finite score in every run"):
+        MarkerSelector(30, "random").fit(values, groups)
+
+
+def test_too_few_candidates_in_an_evaluation_names_the_score():
+    matrix = planted_runs(runs=4)
+    values = matrix.values.copy()
+    values[0, 5:] = np.nan  # only examples 0-4 are finite in every run
+    incomplete = ScoreMatrix(**{**matrix.__dict__, "values": values})
+    with pytest.raises(InputError, match=r"only 5 example\(s\) have a finite score in every run.*\(score 'loss'\)") as error:
+        evaluate_fingerprint(incomplete, ["A", "B"], 0, n_markers=6, selections=["random"], n_splits=2, random_draws=2)
+    assert error.value.parameter == "n_markers"
 
 
 def test_option_checks():
@@ -251,12 +279,21 @@ def test_option_checks():
     with pytest.raises(InputError, match="twice"):
         check_architectures(["A", "A"])
     for fraction in (0.0, 1.0, -0.5, 1.5):
-        with pytest.raises(InputError, match="strictly between 0 and 1"):
+        with pytest.raises(InputError, match="^train_fraction must lie strictly between 0 and 1") as error:
             check_evaluation_options(5, 5, fraction)
+        assert error.value.parameter == "train_fraction"
+    for options, parameter in (((0, 5, 0.5), "n_splits"), ((5, 0, 0.5), "random_draws")):
+        with pytest.raises(InputError, match=f"^{parameter} must be at least 1, got 0") as error:
+            check_evaluation_options(*options)
+        assert error.value.parameter == parameter
     matrix = planted_runs(runs=4)
     for k in (0, N_EXAMPLES + 1):
-        with pytest.raises(InputError, match="--markers"):
-            evaluate_fingerprint(matrix, ["A", "B"], np.random.default_rng(0), n_markers=k)
+        with pytest.raises(InputError, match="^n_markers") as error:
+            evaluate_fingerprint(matrix, ["A", "B"], 0, n_markers=k)
+        assert error.value.parameter == "n_markers" and "--" not in str(error.value)
+    for seed in (-1, 2**32, 1.5):
+        with pytest.raises(InputError, match="^random_state must be an integer"):
+            evaluate_fingerprint(matrix, ["A", "B"], seed)
 
 
 # ------------------------------------------------------------------------------------------
@@ -268,16 +305,20 @@ def test_option_checks():
 def test_saved_fingerprint_reproduces_the_pipeline_on_held_out_runs(tmp_path, make):
     matrix = make()
     archs = matrix.group_names()
-    train, heldout = split_runs(matrix.groups, archs, 0.5, np.random.default_rng(0))
+    (train, heldout), = run_splits(matrix.groups, archs, 0.5, n_splits=1, random_state=0)
     fitted = fit_fingerprint(matrix.subset_runs(train), archs, 8)
     path = save_fingerprint(fitted, tmp_path / "fp.json")
     loaded = load_fingerprint(path)
     assert loaded == fitted  # every saved field, bit for bit
-    assert loaded.pipeline is None
-    features = loaded.marker_features(matrix.example_id, matrix.values[heldout])
-    expected = fitted.pipeline.predict_proba(features)
-    np.testing.assert_allclose(loaded.predict_proba(features), expected, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(loaded.predict_codes(features), fitted.pipeline.predict(features))
+    assert loaded.pipeline is not fitted.pipeline and tuple(loaded.pipeline.named_steps) == PIPELINE_STEPS
+    rows = matrix.values[heldout]  # column j is example j: the pipeline's own input
+    for method in ("predict", "predict_proba", "decision_function"):
+        np.testing.assert_array_equal(getattr(loaded.pipeline, method)(rows), getattr(fitted.pipeline, method)(rows))
+    features = loaded.marker_features(matrix.example_id, rows)
+    np.testing.assert_array_equal(features, fitted.pipeline.named_steps["select"].transform(rows))
+    expected = fitted.pipeline.predict_proba(rows)
+    np.testing.assert_array_equal(loaded.predict_proba(features), expected)
+    np.testing.assert_array_equal(loaded.predict_codes(features), fitted.pipeline.predict(rows))
     table = identify(loaded, matrix.example_id, matrix.values[heldout])
     np.testing.assert_allclose(table[[f"P({a})" for a in archs]].to_numpy(), expected, rtol=0, atol=1e-12)
     assert (table["PREDICTED"].to_numpy() == matrix.groups[heldout]).mean() >= 0.9
@@ -310,6 +351,38 @@ def test_scores_of_another_dataset_or_without_markers_are_refused():
     values[1, fitted.marker_ids[3]] = np.nan
     with pytest.raises(InputError, match=rf"marker example\(s\) {fitted.marker_ids[3]} are missing \(NaN\) in 1 run"):
         fitted.marker_features(matrix.example_id, values)
+
+
+def test_fingerprints_written_before_the_scikit_learn_pipeline_still_load_and_predict_the_same():
+    """``tests/data/fingerprint_v1*.json`` were written, with their expected outputs, by the code that
+    computed predictions by hand (before the fingerprint became a scikit-learn pipeline)."""
+    expected = json.loads((DATA / "fingerprint_v1_expected.json").read_text())
+    assert set(expected["cases"]) == {"fingerprint_v1.json", "fingerprint_v1_three.json"}
+    for name, case in expected["cases"].items():
+        path = DATA / name
+        loaded = load_fingerprint(path)
+        assert fingerprint_to_dict(loaded) == json.loads(path.read_text())  # saving it again writes the same document
+        scaler, logistic = loaded.pipeline.named_steps["scale"], loaded.pipeline.named_steps["logistic"]
+        assert isinstance(scaler, StandardScaler) and isinstance(logistic, LogisticRegression)
+        assert logistic.classes_.tolist() == list(range(len(loaded.classes)))
+        assert scaler.n_samples_seen_ == sum(len(seeds) for seeds in loaded.provenance["runs"].values())
+        example_id, values = np.asarray(case["example_id"]), np.asarray(case["values"])
+        features = loaded.marker_features(example_id, values)
+        np.testing.assert_allclose(loaded.decision_function(features), case["decision_function"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(loaded.predict_proba(features), case["probabilities"], rtol=0, atol=1e-12)
+        table = identify(loaded, example_id, values, case["run_names"])
+        assert table["PREDICTED"].tolist() == case["predicted"]
+        assert len(set(case["predicted"])) >= 2  # the fixture exercises more than one class
+        np.testing.assert_allclose(loaded.pipeline.predict_proba(values), case["probabilities"], rtol=0, atol=1e-12)
+
+
+def test_a_fingerprint_of_a_future_format_version_is_refused_in_one_line(tmp_path):
+    document = json.loads((DATA / "fingerprint_v1.json").read_text())
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps({**document, "format_version": 2}))
+    with pytest.raises(ResultsError, match=r"format version 2 is not supported .*newer gwasm") as error:
+        load_fingerprint(path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
 
 
 def _saved_document(tmp_path) -> dict:
@@ -366,6 +439,14 @@ def test_score_vector_files(tmp_path):
     np.save(tmp_path / "s.npy", np.arange(4.0))
     ids, values = read_score_vector(tmp_path / "s.npy")
     assert ids.tolist() == [0, 1, 2, 3]
+    with pytest.raises(InputError, match=r"example_id must lie in 0\.\.2"):
+        read_score_vector(tmp_path / "s.npy", n_examples=3)
+    pd.DataFrame({"example_id": [0, -1], "aum": [0.5, 1.0]}).to_csv(csv, index=False)
+    with pytest.raises(InputError, match="must not be negative"):
+        read_score_vector(csv)
+    pd.DataFrame({"example_id": [1, 1], "aum": [0.5, 1.0]}).to_csv(csv, index=False)
+    with pytest.raises(InputError, match="duplicates"):
+        read_score_vector(csv)
     pd.DataFrame({"id": [1], "a": [1.0], "b": [2.0]}).to_csv(csv, index=False)
     with pytest.raises(InputError, match="needs an 'example_id' column"):
         read_score_vector(csv)
@@ -411,9 +492,16 @@ def test_fingerprint_dataclass_rejects_parts_that_do_not_fit():
         coef=[[1.0, -1.0]],
         intercept=[0.0],
     )
-    fitted = Fingerprint(**good)
+    fitted = Fingerprint.from_arrays(**good)
     assert fitted.predict(np.array([[2.0, 0.0], [0.0, 2.0]])).tolist() == ["B", "A"]
+    rows = np.zeros((2, 10))
+    rows[0, 1], rows[1, 2] = 2.0, 2.0  # the same runs as full score rows: markers are examples 1 and 2
+    assert fitted.pipeline.predict(rows).tolist() == [1, 0]
     with pytest.raises(InputError, match="coef has shape"):
-        Fingerprint(**{**good, "classes": ("A", "B", "C")})
+        Fingerprint.from_arrays(**{**good, "classes": ("A", "B", "C")})
     with pytest.raises(InputError, match="non-finite"):
-        Fingerprint(**{**good, "intercept": [np.inf]})
+        Fingerprint.from_arrays(**{**good, "intercept": [np.inf]})
+    with pytest.raises(InputError, match="evidence test"):
+        Fingerprint.from_arrays(**{**good, "evidence_test": "student"})
+    with pytest.raises(InputError, match="must be fitted"):
+        Fingerprint(dataset="d", n_examples=10, score="loss", higher_is_harder=True, classes=("A", "B"), pipeline=fingerprint_pipeline(2))

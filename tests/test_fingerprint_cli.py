@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_models.analysis.fingerprint import SUMMARY_COLUMNS
+from gwas_models.analysis.fingerprint_evaluation import SUMMARY_COLUMNS
 from gwas_models.formats.fingerprint_file import load_fingerprint
 from gwas_models.formats.store import RunKey, load_score_matrices, run_table, write_dataset_info, write_run
 
@@ -30,7 +30,7 @@ def _write_dataset(store: Path, dataset: str, n_examples: int, runs: dict[str, i
     for arch, n_runs in runs.items():
         effect = np.zeros(n_examples)
         if arch == "B":
-            effect[:10] = 4.0
+            effect[:10] = 8.0  # strong enough that 3 + 3 training runs pick them whatever the split
         for seed in range(n_runs):
             scores = {name: difficulty + effect + rng.normal(size=n_examples) for name in SCORES}
             write_run(store, RunKey(dataset, arch, seed), run_table(example_id, labels, scores), {"test_accuracy": 0.9, "n_parameters": 100})
@@ -178,7 +178,7 @@ FINGERPRINT_ERRORS = [
     (["--train-fraction", "0"], "strictly between 0 and 1"),
     (["--train-fraction", "1"], "strictly between 0 and 1"),
     (["--train-fraction", "0.2"], "architecture 'A' has 6 run(s)"),
-    (["--select", "bottom", "--save", "{tmp}/fp.json"], "add top to --select"),
+    (["--select", "bottom", "--save", "{tmp}/fp.json"], "add top to the selections"),
     (["--save", "{tmp}"], "it is a directory"),
 ]
 

@@ -1,4 +1,4 @@
-"""Fingerprint files: the fitted fingerprint (JSON), the evaluation table (TSV), score vectors.
+"""Fingerprint files: the fitted fingerprint (JSON) and the evaluation table (TSV).
 
 Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 1::
 
@@ -24,11 +24,13 @@ Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 1::
 predicts bit for bit what the fitted one did. Loading validates everything and reports the first
 problem as one :class:`~gwas_models.errors.ResultsError` line naming the file.
 
-Evaluation TSV (``<prefix>.tsv``): the columns of
-:data:`gwas_models.analysis.fingerprint.SUMMARY_COLUMNS`, missing values written as ``NA``.
+Loading rebuilds the fitted scikit-learn pipeline (marker selector, ``StandardScaler``,
+``LogisticRegression``) from these arrays (:meth:`~gwas_models.analysis.fingerprint.Fingerprint.from_arrays`).
 
-Score vectors (``gwasm identify --scores FILE``): a CSV with an ``example_id`` column and one value
-column, or a ``.npy`` vector whose index is the example id.
+Evaluation TSV (``<prefix>.tsv``): the columns of
+:data:`gwas_models.analysis.fingerprint_evaluation.SUMMARY_COLUMNS`, missing values written as ``NA``.
+
+Score vectors of single runs are read by :mod:`gwas_models.formats.score_vector`.
 """
 
 from __future__ import annotations
@@ -42,19 +44,15 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gwas_models.analysis.fingerprint import SUMMARY_COLUMNS, Fingerprint
-from gwas_models.formats.atomic import write_text_atomic
+from gwas_models.analysis.fingerprint import Fingerprint
+from gwas_models.analysis.fingerprint_evaluation import SUMMARY_COLUMNS
+from gwas_models.analysis.markers import EVIDENCE_TESTS
 from gwas_models.errors import InputError, ResultsError
+from gwas_models.formats.atomic import write_text_atomic
 
 FORMAT_NAME = "gwasm-fingerprint"
 FORMAT_VERSION = 1
-EVIDENCE_TESTS = ("welch", "welch_anova")
 NA_REP = "NA"
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writing
-# --------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +123,11 @@ def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerpr
         raise ResultsError(f"{source} is not a gwasm fingerprint (no \"format\": \"{FORMAT_NAME}\")")
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
-        raise ResultsError(f"{source}: fingerprint format version {version!r} is not supported (this gwasm reads {FORMAT_VERSION})")
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        hint = ": it was written by a newer gwasm, upgrade gwas-models to read it" if newer else ""
+        raise ResultsError(
+            f"{source}: fingerprint format version {version!r} is not supported (this gwasm reads version {FORMAT_VERSION}){hint}"
+        )
     markers = reader.mapping(payload, "markers")
     scaler = reader.mapping(payload, "scaler")
     logistic = reader.mapping(payload, "logistic")
@@ -136,7 +138,7 @@ def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerpr
     if not isinstance(provenance, dict):
         raise ResultsError(f"{source}: provenance must be an object")
     try:
-        return Fingerprint(
+        return Fingerprint.from_arrays(
             dataset=reader.string(payload, "dataset"),
             n_examples=reader.integer(payload, "n_examples"),
             score=reader.string(payload, "score"),
@@ -274,67 +276,6 @@ def read_evaluation(path: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
-# --------------------------------------------------------------------------------------------
-# Score vectors of single runs
-# --------------------------------------------------------------------------------------------
-
-
-def read_score_vector(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """One run's score of every example, from a CSV or a ``.npy`` file.
-
-    Parameters
-    ----------
-    path : CSV with an ``example_id`` column and exactly one value column, or a ``.npy`` 1-D
-        vector whose index is the example id.
-
-    Returns
-    -------
-    example_id : int64 array, values : float64 array (non-numeric entries become NaN)
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, wrong shape or columns, non-integer or repeated ids.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"score file {path} not found")
-    if path.suffix.lower() == ".npy":
-        example_id, values = _read_npy_vector(path)
-    else:
-        example_id, values = _read_csv_vector(path)
-    if len(np.unique(example_id)) != len(example_id):
-        raise InputError(f"{path}: example_id has duplicates")
-    if len(example_id) and example_id.min() < 0:
-        raise InputError(f"{path}: example_id must not be negative")
-    return example_id, values
-
-
-def _read_npy_vector(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        values = np.load(path, allow_pickle=False)
-    except Exception as error:  # numpy raises ValueError, OSError, EOFError... for bad files
-        raise InputError(f"cannot read {path} as .npy: {error}") from None
-    if values.ndim != 1 or not np.issubdtype(values.dtype, np.number):
-        raise InputError(f"{path} must hold a 1-D numeric vector, got shape {values.shape} of {values.dtype}")
-    return np.arange(len(values), dtype=np.int64), values.astype(np.float64)
-
-
-def _read_csv_vector(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path} as CSV: {str(error).splitlines()[0]}") from None
-    value_columns = [c for c in frame.columns if c != "example_id"]
-    if "example_id" not in frame.columns or len(value_columns) != 1:
-        raise InputError(f"{path} needs an 'example_id' column and exactly one value column, found {list(frame.columns)}")
-    ids = frame["example_id"]
-    if not pd.api.types.is_integer_dtype(ids.dtype):
-        raise InputError(f"{path}: example_id must be integers")
-    values = pd.to_numeric(frame[value_columns[0]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return ids.to_numpy(dtype=np.int64), values
-
-
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -342,7 +283,6 @@ __all__ = [
     "fingerprint_to_dict",
     "load_fingerprint",
     "read_evaluation",
-    "read_score_vector",
     "save_fingerprint",
     "write_evaluation",
     "write_text_atomic",

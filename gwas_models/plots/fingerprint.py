@@ -4,7 +4,7 @@ One group of bars per score, one bar per marker selection (top, random, bottom),
 the mean held-out accuracy, the error bar the 2.5–97.5 percentile interval over random
 train/held-out splits, and a dashed line at chance (always guessing the most frequent held-out
 architecture). Input is the evaluation summary of
-:func:`gwas_models.analysis.fingerprint.evaluate_fingerprint` (or its TSV).
+:func:`gwas_models.analysis.fingerprint_evaluation.evaluate_fingerprint` (or its TSV).
 """
 
 from __future__ import annotations

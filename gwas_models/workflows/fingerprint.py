@@ -1,0 +1,336 @@
+"""Fingerprints from the run store: evaluate and save them, identify runs with a saved one.
+
+:func:`fingerprint_from_store` is ``gwasm fingerprint``: it reads the runs of some architectures,
+measures how well K marker examples identify held-out runs (:mod:`gwas_models.analysis.fingerprint_evaluation`),
+optionally fits the fingerprint on every run, and writes ``<prefix>.tsv``, ``<prefix>.png`` and the
+fingerprint's JSON. :func:`identify` is ``gwasm identify``: it applies a saved fingerprint to runs
+in the store (:func:`identify_runs`) or to a score file (:func:`identify_file`).
+
+Every check happens, and everything is computed and drawn, before anything is written, so a failed
+call leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from gwas_models.analysis.fingerprint import (
+    Fingerprint,
+    check_architectures,
+    check_seed,
+    fit_fingerprint,
+    identify as identify_scores,
+)
+from gwas_models.analysis.fingerprint_evaluation import (
+    DEFAULT_RANDOM_DRAWS,
+    DEFAULT_SEED,
+    DEFAULT_SPLITS,
+    DEFAULT_TRAIN_FRACTION,
+    FingerprintEvaluation,
+    check_evaluation_options,
+    evaluate_scores,
+    parse_selections,
+)
+from gwas_models.analysis.markers import DEFAULT_MARKERS, check_marker_count
+from gwas_models.errors import InputError, StoreError
+from gwas_models.formats import store as run_store
+from gwas_models.formats.fingerprint_file import load_fingerprint, save_fingerprint, write_evaluation
+from gwas_models.formats.results import DEFAULT_RESULTS_DIR
+from gwas_models.formats.score_vector import is_whole_vector, read_score_vector
+from gwas_models.matrix import format_seeds
+from gwas_models.plots._style import save_figure
+from gwas_models.plots.fingerprint import fingerprint_accuracy, fingerprint_figsize
+from gwas_models.scores import score_info
+
+#: ``score`` value that evaluates every score recorded for all the architectures.
+ALL_SCORES = "all"
+#: ``selections`` value for every marker selection.
+ALL_SELECTIONS = "all"
+
+
+@dataclass(frozen=True)
+class FingerprintResult:
+    """What :func:`fingerprint_from_store` computed and wrote.
+
+    Attributes
+    ----------
+    dataset : str
+    archs : tuple of str
+        The architectures, in class order.
+    evaluation : FingerprintEvaluation
+        Held-out accuracies; ``evaluation.summary`` is the table written.
+    table_path, figure_path : Path
+        ``<prefix>.tsv`` and ``<prefix>.png``.
+    fingerprint : Fingerprint or None
+        The fingerprint fitted on every run, when one was saved.
+    save_path : Path or None
+        Where it was saved.
+    chosen_as_best : bool
+        The saved score was chosen among all scores as the best top-K one.
+    """
+
+    dataset: str
+    archs: tuple[str, ...]
+    evaluation: FingerprintEvaluation
+    table_path: Path
+    figure_path: Path
+    fingerprint: Fingerprint | None = None
+    save_path: Path | None = None
+    chosen_as_best: bool = False
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.evaluation.summary
+
+
+def fingerprint_from_store(
+    archs: Iterable[str],
+    *,
+    store: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    score: str = ALL_SCORES,
+    n_markers: int = DEFAULT_MARKERS,
+    selections: str | Iterable[str] = ALL_SELECTIONS,
+    random_draws: int = DEFAULT_RANDOM_DRAWS,
+    n_splits: int = DEFAULT_SPLITS,
+    train_fraction: float = DEFAULT_TRAIN_FRACTION,
+    seed: int = DEFAULT_SEED,
+    out_prefix: str | os.PathLike | None = None,
+    save_path: str | os.PathLike | None = None,
+) -> FingerprintResult:
+    """Held-out accuracy of K-marker fingerprints per score and selection; optionally save one.
+
+    Parameters
+    ----------
+    archs : iterable of str
+        Two or more architectures to tell apart, in class order.
+    store, dataset : optional
+        Where the runs are (default ``$GWASM_STORE`` or ``./gwasm-store``, and its only dataset).
+    score : str
+        A built-in score, or ``"all"``: every score recorded for all of ``archs``, in turn.
+    n_markers : int
+        K, the marker examples per fingerprint.
+    selections : str or iterable of str
+        ``"top"``, ``"bottom"``, ``"random"``, a comma-separated list of them, or ``"all"``.
+    random_draws : int
+        Random marker sets per split (the random baseline).
+    n_splits : int
+        Random train/held-out splits of the runs.
+    train_fraction : float
+        Share of each architecture's runs used to choose markers and fit.
+    seed : int
+        Seed of the splits and the random markers.
+    out_prefix : path, optional
+        Output prefix (default ``./gwasm-results/<dataset>.fingerprint``).
+    save_path : path, optional
+        Also fit the fingerprint on every run (top-K markers) and save it there as JSON. With
+        ``score="all"``, the score whose top-K markers identified held-out runs best is saved.
+
+    Returns
+    -------
+    FingerprintResult
+    """
+    archs = check_architectures(list(archs))
+    selections = parse_selections(selections)
+    check_evaluation_options(n_splits, random_draws, train_fraction)
+    seed = check_seed(seed)
+    save_path = _check_save_path(save_path, score, selections)
+    store_path = run_store.resolve_store(store)
+    dataset_name = run_store.resolve_dataset(store_path, dataset)
+    check_marker_count(n_markers, int(run_store.read_dataset_info(store_path, dataset_name)["n_examples"]))
+    scores = _scores_to_evaluate(store_path, dataset_name, archs, score)
+    matrices = run_store.load_score_matrices(store_path, dataset_name, scores, archs)
+    evaluation = evaluate_scores(
+        matrices,
+        archs,
+        seed,
+        n_markers=n_markers,
+        selections=selections,
+        n_splits=n_splits,
+        random_draws=random_draws,
+        train_fraction=train_fraction,
+    )
+    fitted = None
+    if save_path is not None:
+        chosen = score if score != ALL_SCORES else evaluation.best_score("top")
+        provenance = {"store": str(store_path.resolve()), "seed": seed}
+        fitted = fit_fingerprint(matrices[chosen], archs, n_markers, provenance=provenance)
+    prefix = Path(out_prefix) if out_prefix is not None else DEFAULT_RESULTS_DIR / f"{dataset_name}.fingerprint"
+    table_path, figure_path = _write_outputs(evaluation.summary, prefix, fitted, save_path)
+    return FingerprintResult(
+        dataset=dataset_name,
+        archs=archs,
+        evaluation=evaluation,
+        table_path=table_path,
+        figure_path=figure_path,
+        fingerprint=fitted,
+        save_path=save_path,
+        chosen_as_best=fitted is not None and score == ALL_SCORES,
+    )
+
+
+def _check_save_path(save_path: str | os.PathLike | None, score: str, selections: tuple[str, ...]) -> Path | None:
+    """Refuse a save path that would fail only after the evaluation's files are written."""
+    if save_path is None:
+        return None
+    save_path = Path(save_path)
+    if save_path.is_dir():
+        raise InputError(f"save_path {save_path}: it is a directory, cannot save the fingerprint there", parameter="save_path")
+    if score == ALL_SCORES and "top" not in selections:
+        raise InputError(
+            "save_path with score 'all' saves the score with the best top-K accuracy: add top to the selections, or name one score",
+            parameter="save_path",
+        )
+    return save_path
+
+
+def _scores_to_evaluate(store_path: Path, dataset: str, archs: tuple[str, ...], score: str) -> list[str]:
+    """The recorded scores (``all``), or the one named, checked to be recorded for every architecture."""
+    recorded = run_store.recorded_scores(store_path, dataset, archs)
+    if score == ALL_SCORES:
+        if not recorded:
+            raise InputError(f"no score was recorded for every one of {', '.join(archs)} in dataset {dataset!r}")
+        return recorded
+    score_info(score)
+    if score not in recorded:
+        raise InputError(
+            f"score {score!r} was not recorded for every one of {', '.join(archs)} in dataset {dataset!r}; "
+            f"recorded: {', '.join(recorded) or 'none'}"
+        )
+    return [score]
+
+
+def _write_outputs(summary: pd.DataFrame, prefix: Path, fitted: Fingerprint | None, save_path: Path | None) -> tuple[Path, Path]:
+    """Draw first (the likeliest step to fail), then write the table, figure and fingerprint."""
+    figure = Figure(figsize=fingerprint_figsize(summary["SCORE"].nunique()), layout="constrained")
+    fingerprint_accuracy(summary, ax=figure.add_subplot())
+    table_path = write_evaluation(summary, prefix.with_name(prefix.name + ".tsv"))
+    figure_path = save_figure(figure, prefix.with_name(prefix.name + ".png"))
+    if fitted is not None and save_path is not None:
+        save_fingerprint(fitted, save_path)
+    return table_path, figure_path
+
+
+# --------------------------------------------------------------------------------------------
+# Identifying runs
+# --------------------------------------------------------------------------------------------
+
+
+def identify(
+    fingerprint_path: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    seed: int | None = None,
+    scores_path: str | os.PathLike | None = None,
+    store: str | os.PathLike | None = None,
+    dataset: str | None = None,
+) -> pd.DataFrame:
+    """Predict which architecture trained some runs: :func:`identify_runs` or :func:`identify_file`.
+
+    Give either ``arch`` (runs in the store, optionally only ``seed``) or ``scores_path``.
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``RUN``, ``PREDICTED``, then ``P(<class>)`` for every class.
+    """
+    if (arch is None) == (scores_path is None):
+        raise InputError("identify needs either arch (runs in the store) or scores_path (a score file), not both")
+    if arch is not None:
+        return identify_runs(fingerprint_path, arch, seed=seed, store=store, dataset=dataset)
+    if seed is not None:
+        raise InputError("seed selects a run of arch; it does not apply to scores_path", parameter="seed")
+    return identify_file(fingerprint_path, scores_path)
+
+
+def identify_runs(
+    fingerprint_path: str | os.PathLike,
+    arch: str,
+    *,
+    seed: int | None = None,
+    store: str | os.PathLike | None = None,
+    dataset: str | None = None,
+) -> pd.DataFrame:
+    """Apply a saved fingerprint to the runs of ``arch`` in the store.
+
+    Parameters
+    ----------
+    fingerprint_path : path
+        Fingerprint JSON saved by :func:`fingerprint_from_store`.
+    arch : str
+        Architecture whose runs to identify.
+    seed : int, optional
+        Only the run with this seed (default: every run of ``arch``).
+    store : path, optional
+        Default ``$GWASM_STORE`` or ``./gwasm-store``.
+    dataset : str, optional
+        Dataset of the runs; default and requirement: the fingerprint's.
+
+    Returns
+    -------
+    DataFrame
+        One row per run (``<arch> seed <n>``): ``RUN``, ``PREDICTED``, ``P(<class>)``...
+    """
+    fitted = load_fingerprint(fingerprint_path)
+    fitted.check_dataset(dataset, None)
+    store_path = run_store.resolve_store(store)
+    dataset_name = run_store.resolve_dataset(store_path, fitted.dataset)
+    info = run_store.read_dataset_info(store_path, dataset_name)
+    fitted.check_dataset(dataset_name, info.get("n_examples"))
+    matrix = run_store.load_score_matrices(store_path, dataset_name, [fitted.score], [arch])[fitted.score]
+    if seed is not None:
+        keep = matrix.seeds == seed
+        if not keep.any():
+            raise StoreError(
+                f"no run of {arch!r} with seed {seed} in dataset {dataset_name!r}; seeds there: {format_seeds(matrix.seeds)}"
+            )
+        matrix = matrix.subset_runs(keep)
+    names = [f"{arch} seed {s}" for s in matrix.seeds]
+    return identify_scores(fitted, matrix.example_id, matrix.values, names)
+
+
+def identify_file(fingerprint_path: str | os.PathLike, scores_path: str | os.PathLike) -> pd.DataFrame:
+    """Apply a saved fingerprint to one run's scores in a file.
+
+    Parameters
+    ----------
+    fingerprint_path : path
+        Fingerprint JSON saved by :func:`fingerprint_from_store`.
+    scores_path : path
+        CSV with ``example_id`` and one value column, or a ``.npy`` vector indexed by example id
+        (:func:`~gwas_models.formats.score_vector.read_score_vector`).
+
+    Returns
+    -------
+    DataFrame
+        One row, named after the file: ``RUN``, ``PREDICTED``, ``P(<class>)``...
+    """
+    fitted = load_fingerprint(fingerprint_path)
+    example_id, values = read_score_vector(scores_path)
+    if is_whole_vector(scores_path):
+        fitted.check_dataset(None, len(values))
+    elif len(example_id) and example_id.max() >= fitted.n_examples:
+        fitted.check_dataset(None, int(example_id.max()) + 1)  # ids beyond the fingerprint's dataset
+    return identify_scores(fitted, example_id, values, [Path(scores_path).name])
+
+
+__all__ = [
+    "ALL_SCORES",
+    "ALL_SELECTIONS",
+    "DEFAULT_MARKERS",
+    "DEFAULT_RANDOM_DRAWS",
+    "DEFAULT_SEED",
+    "DEFAULT_SPLITS",
+    "DEFAULT_TRAIN_FRACTION",
+    "FingerprintResult",
+    "fingerprint_from_store",
+    "identify",
+    "identify_file",
+    "identify_runs",
+]
