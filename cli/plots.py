@@ -1,9 +1,8 @@
 """`gwasm manhattan`, `gwasm qq`, `gwasm gallery`: figures of the summary statistics.
 
-Each command reads one summary statistics file (default: the most recent under
-``./gwasm-results/``), draws with :mod:`gwas_models.plots`, and saves the figure atomically next
-to the input unless ``--out`` says otherwise. The output's extension (.png, .svg, .pdf) is checked
-before anything is read, so a bad name costs nothing and writes nothing.
+Each command parses its options and calls one function of :mod:`gwas_models.workflows.plots`, which
+reads a summary statistics file (default: the most recent under ``./gwasm-results/``), draws, and
+saves the figure beside it unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
@@ -12,14 +11,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import pandas as pd
 import typer
-from matplotlib.figure import Figure
 
-from gwas_models.formats.sumstats import LOG_SUFFIX, PARQUET_SUFFIX, TSV_SUFFIX, latest_sumstats, read_sumstats
-from gwas_models.plots._style import COMBINED, output_format, save_figure
+from gwas_models.workflows import plots
+from gwas_models.workflows.plots import COMBINED, DEFAULT_ALPHA, DEFAULT_GALLERY_K
 from gwasm_cli.app import app
+
 
 class AnnotateChoice(str, Enum):
     """Which hits `gwasm manhattan` labels."""
@@ -34,9 +31,9 @@ SUMSTATS_ARGUMENT = typer.Argument(
 )
 OUT_OPTION = typer.Option(None, "--out", help="Output figure: .png, .svg or .pdf (default: next to the summary statistics).")
 STORE_OPTION = typer.Option(
-    None, "--store", help="Run store of the runs (default: the one named in the association's .log, else $GWASM_STORE or ./gwasm-store)."
+    None, "--store", help="Run store of the runs (default: the one recorded in the summary statistics, else $GWASM_STORE or ./gwasm-store)."
 )
-DATASET_OPTION = typer.Option(None, "--dataset", help="Dataset in the store (default: the one named in the .log, else the store's only one).")
+DATASET_OPTION = typer.Option(None, "--dataset", help="Dataset in the store (default: the one recorded in the summary statistics, else the store's only one).")
 
 
 @app.command("manhattan")
@@ -44,7 +41,7 @@ def manhattan_command(
     sumstats: Optional[Path] = SUMSTATS_ARGUMENT,
     score: str = typer.Option(COMBINED, "--score", help="Score to plot, or 'combined' (mean -log10 p over scores)."),
     out: Optional[Path] = OUT_OPTION,
-    alpha: float = typer.Option(0.01, "--alpha", help="Family-wise level of the Bonferroni line: p = alpha / n_tests."),
+    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", help="Family-wise level of the Bonferroni line: p = alpha / n_tests."),
     suggestive: Optional[float] = typer.Option(None, "--suggestive", help="p-value of the dashed suggestive line (default 1 / n_tests)."),
     annotate: AnnotateChoice = typer.Option(AnnotateChoice.per_class, "--annotate", help="Label the top hit of each class, the top k overall, or none."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Hits to label: per class (default 1) or overall (default 10)."),
@@ -58,27 +55,21 @@ def manhattan_command(
 
     Example: gwasm manhattan --score loss --signed --out loss.pdf
     """
-    from gwas_models.plots.manhattan import class_layout, facet_figsize, manhattan, manhattan_facets, manhattan_figsize
-
-    if out is not None:
-        output_format(out)
-    table, source = _read_sumstats(sumstats)
-    images = _training_images(store, dataset, table, source) if thumbnails else None
-    options = dict(alpha=alpha, suggestive=suggestive, annotate=annotate.value, top_k=top_k, signed=signed, images=images)
-    n_classes = len(class_layout(table).class_names)
-    if facet:
-        from gwas_models.plots._style import available_scores
-
-        n_panels = len(available_scores(table))
-        figure = Figure(figsize=facet_figsize(n_panels, n_classes), layout="constrained")
-        manhattan_facets(table, figure=figure, **options)
-        name = "facet"
-    else:
-        figure = Figure(figsize=manhattan_figsize(n_classes, signed), layout="constrained")
-        manhattan(table, score, ax=figure.add_subplot(), **options)
-        name = score
-    suffix = ".signed" if signed else ""
-    _save(figure, out or _default_output(source, f"manhattan.{name}{suffix}"))
+    written = plots.manhattan_figure(
+        sumstats,
+        score,
+        out,
+        alpha=alpha,
+        suggestive=suggestive,
+        annotate=annotate.value,
+        top_k=top_k,
+        signed=signed,
+        facet=facet,
+        thumbnails=thumbnails,
+        store=store,
+        dataset=dataset,
+    )
+    typer.echo(f"wrote {written}")
 
 
 @app.command("qq")
@@ -91,14 +82,7 @@ def qq_command(
 
     Example: gwasm qq --out qq.png
     """
-    from gwas_models.plots.qq import qq
-
-    if out is not None:
-        output_format(out)
-    table, source = _read_sumstats(sumstats)
-    figure = Figure(figsize=(5.5, 5.5), layout="constrained")
-    qq(table, score, ax=figure.add_subplot())
-    _save(figure, out or _default_output(source, f"qq.{score or 'scores'}"))
+    typer.echo(f"wrote {plots.qq_figure(sumstats, score, out)}")
 
 
 @app.command("gallery")
@@ -106,7 +90,7 @@ def gallery_command(
     sumstats: Optional[Path] = SUMSTATS_ARGUMENT,
     store: Optional[Path] = STORE_OPTION,
     dataset: Optional[str] = DATASET_OPTION,
-    k: int = typer.Option(8, "--k", min=1, help="Images in each row."),
+    k: int = typer.Option(DEFAULT_GALLERY_K, "--k", min=1, help="Images in each row."),
     score: Optional[str] = typer.Option(
         None, "--score", help="Score that ranks the examples (default: 'combined', or 'combined_pairs' with 3+ architectures)."
     ),
@@ -116,76 +100,4 @@ def gallery_command(
 
     Example: gwasm gallery --k 8 --out gallery.png
     """
-    from gwas_models.plots.gallery import gallery_figsize, sensitivity_gallery
-
-    if out is not None:
-        output_format(out)
-    table, source = _read_sumstats(sumstats)
-    images = _training_images(store, dataset, table, source)
-    figure = Figure(figsize=gallery_figsize(k), layout="constrained")
-    sensitivity_gallery(table, images, k=k, score=score, ax=figure.add_subplot())
-    _save(figure, out or _default_output(source, "gallery"))
-
-
-# ------------------------------------------------------------------------------------------
-# Helpers
-# ------------------------------------------------------------------------------------------
-
-
-def _read_sumstats(path: Optional[Path]) -> tuple[pd.DataFrame, Path]:
-    """The summary statistics and where they were read from (the latest result by default)."""
-    source = Path(path) if path is not None else latest_sumstats()
-    return read_sumstats(source), source
-
-
-def _training_images(store: Optional[Path], dataset: Optional[str], table: pd.DataFrame, source: Path) -> np.ndarray:
-    """The training images of the dataset the runs were trained on, checked against the table.
-
-    Without ``--store``/``--dataset``, the association's ``.log`` says which store and dataset the
-    runs came from; failing that, the default store and its only dataset are used.
-    """
-    from gwas_models.data import load_dataset_from_source
-    from gwas_models.formats.store import read_dataset_info, resolve_dataset, resolve_store
-    from gwas_models.plots.gallery import check_images_match
-
-    logged = _log_fields(source)
-    if store is None and logged.get("store") and Path(logged["store"]).is_dir():
-        store = Path(logged["store"])
-    root = resolve_store(store)
-    name = resolve_dataset(root, dataset if dataset is not None else logged.get("dataset"))
-    data = load_dataset_from_source(read_dataset_info(root, name).get("source") or {})
-    check_images_match(table, data.x_train, data.y_train)
-    return data.x_train
-
-
-def _log_fields(source: Path) -> dict[str, str]:
-    """``key: value`` lines of the ``.log`` written beside the summary statistics (empty if none)."""
-    log = source.with_name(_stem(source) + LOG_SUFFIX)
-    if not log.is_file():
-        return {}
-    fields: dict[str, str] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        if not line.strip():
-            break  # the header ends at the first blank line
-        key, separator, value = line.partition(": ")
-        if separator and not line.startswith((" ", "#")):
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def _stem(source: Path) -> str:
-    """The comparison's stem: the file name without ``.sumstats.tsv``/``.sumstats.parquet``."""
-    for suffix in (TSV_SUFFIX, PARQUET_SUFFIX, ".tsv.gz"):
-        if source.name.endswith(suffix):
-            return source.name[: -len(suffix)]
-    return source.stem
-
-
-def _default_output(source: Path, kind: str) -> Path:
-    """``<dir>/<stem>.<kind>.png`` beside the summary statistics."""
-    return source.parent / f"{_stem(source)}.{kind}.png"
-
-
-def _save(figure: Figure, path: Path) -> None:
-    written = save_figure(figure, path)
-    typer.echo(f"wrote {written}")
+    typer.echo(f"wrote {plots.gallery_figure(sumstats, store, dataset, k=k, score=score, out=out)}")

@@ -122,10 +122,10 @@ def test_gallery_and_thumbnails_read_the_images_of_the_store(run_gwasm, sumstats
     assert_not_blank(tmp_path / "thumbs.png")
 
 
-def test_gallery_finds_store_and_dataset_in_the_association_log(run_gwasm, sumstats_table, image_store, tmp_path):
-    log = f"# gwasm associate\nstore: {image_store}\ndataset: toy\nscores: loss, aum\n\nmore: ignored\n"
-    paths = write_sumstats(sumstats_table, tmp_path / "logged" / "toy", *ARCHS, log_text=log)
-    code, _, stderr = run_gwasm("gallery", paths.parquet)
+def test_gallery_finds_store_and_dataset_in_the_sumstats_metadata(run_gwasm, sumstats_table, image_store, tmp_path):
+    metadata = {"store": str(image_store), "dataset": "toy", "archs": list(ARCHS), "scores": ["loss", "aum"]}
+    paths = write_sumstats(sumstats_table, tmp_path / "logged" / "toy", *ARCHS, metadata=metadata)
+    code, _, stderr = run_gwasm("gallery", paths.tsv)  # the TSV's metadata is in its Parquet copy
     assert (code, stderr) == (0, "")
     assert_not_blank(tmp_path / "logged" / "toy.resnet20_vs_vgg16.gallery.png")
 

@@ -27,7 +27,7 @@ from gwas_models.formats.sumstats import safe_name
 from gwas_models.matrix import ScoreMatrix
 from gwas_models.plots import difficulty as difficulty_plots
 from gwas_models.plots._style import SUPPORTED_FORMATS, save_figure
-from gwas_models.scores import SCORE_NAMES, SCORES, parse_score_list
+from gwas_models.scores import SCORE_NAMES, SCORES
 
 #: Extensions that an output prefix may be given with; they are dropped from the prefix.
 KNOWN_SUFFIXES = (".tsv", *SUPPORTED_FORMATS)
@@ -336,21 +336,16 @@ def sizes(
         its lines, the table and the size-effect correlation when there are three pairs or more.
     """
     from gwas_models.analysis.capacity import capacity_row, capacity_table, size_effect_correlation
-    from gwas_models.analysis.study import associate
+    from gwas_models.analysis.study import associate, check_archs
+    from gwas_models.workflows.associate import choose_scores
     from gwas_models.plots.capacity import capacity_scatter
 
     _check_figure_format(figure_format)
     store_path = run_store.resolve_store(store)
     dataset_name = run_store.resolve_dataset(store_path, dataset)
     present = run_store.list_archs(store_path, dataset_name)
-    chosen = list(archs) if archs else present
-    if len(chosen) < 2:
-        raise InputError(f"sizes needs at least two architectures; dataset {dataset_name!r} has {', '.join(present) or 'none'}")
-    recorded = run_store.recorded_scores(store_path, dataset_name, [a for a in chosen if a in present])
-    all_scores = scores is None or (isinstance(scores, str) and scores.strip() in ("", "all"))
-    names = recorded if all_scores else list(parse_score_list(scores if isinstance(scores, str) else ",".join(scores)))
-    if not names:
-        raise InputError(f"no score recorded for all of {', '.join(chosen)}")
+    chosen = check_archs(archs or present, present, where=f" for dataset {dataset_name!r}")
+    names = choose_scores(store_path, dataset_name, chosen, scores)
     matrices = run_store.load_score_matrices(store_path, dataset_name, names, chosen)
     n_parameters = run_store.list_runs(store_path, dataset_name).groupby("arch")["n_parameters"].first().to_dict()
     rows: list[dict] = []
