@@ -37,6 +37,12 @@ FLAG_OF_PARAMETER = {
     "n_splits": "--splits",
     "n_permutations": "--permutations",
     "n_bins": "--bins",
+    "output_format": "--format",
+    "figure_format": "--format",
+    "save_path": "--save",
+    "out_prefix": "--out",
+    "selections": "--select",
+    "options": "--arch-option",
 }
 
 
@@ -50,6 +56,8 @@ def error_message(error: GwasmError) -> str:
     message = error.message
     if error.parameter is not None and message.startswith(error.parameter):
         message = flag_of(error.parameter) + message[len(error.parameter) :]
+    if error.missing_step is not None:
+        message += f"; run `gwasm {error.missing_step}` first"
     return " ".join(message.split())
 
 
