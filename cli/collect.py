@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -42,8 +42,14 @@ class _ProgressBar:
 
 @app.command()
 def collect(
-    arch: str = typer.Option(..., "--arch", "-a", help="Architecture: resnet20, resnet20-64, vgg16, vgg16-16, mlp, or package.module:factory."),
-    dataset: str = typer.Option("digits", help="digits (embedded), cifar10, cifar100, or path/to/file.npz."),
+    arch: str = typer.Option(
+        ..., "--arch", "-a", help="Architecture: resnet20, resnet20-64, vgg16, vgg16-16, mlp, timm:NAME (any timm model), or package.module:factory."
+    ),
+    arch_option: Optional[List[str]] = typer.Option(
+        None, "--arch-option", help="KEY=VALUE passed to the model's constructor (timm models), repeatable, e.g. patch_size=2."
+    ),
+    dataset: str = typer.Option("digits", help="digits (embedded), cifar10, cifar100, path/to/file.npz, or path/to/image-folder."),
+    image_size: Optional[int] = typer.Option(None, help="Resize an image folder's images to this square size (default: their common size)."),
     data_root: Optional[str] = typer.Option(None, help="Folder with cifar-10-batches-py/ or cifar-100-python/."),
     download: bool = typer.Option(False, help="Download CIFAR into --data-root if missing."),
     runs: Optional[int] = typer.Option(None, help="Number of runs: seeds 0..N-1 (default 1)."),
@@ -54,6 +60,7 @@ def collect(
     lr: Optional[float] = typer.Option(None, help="Override the preset's learning rate."),
     momentum: Optional[float] = typer.Option(None, help="Override the preset's momentum."),
     weight_decay: Optional[float] = typer.Option(None, help="Override the preset's weight decay."),
+    optimizer: Optional[str] = typer.Option(None, help="sgd (the presets') or adamw (vision transformers need it)."),
     schedule: Optional[str] = typer.Option(None, help="cosine, step or constant."),
     augment: Optional[str] = typer.Option(None, help="none, crop or crop_flip."),
     crop_padding: Optional[int] = typer.Option(None, help="Maximum translation in pixels."),
@@ -84,6 +91,7 @@ def collect(
         lr=lr,
         momentum=momentum,
         weight_decay=weight_decay,
+        optimizer=optimizer,
         schedule=schedule,
         augment=augment,
         crop_padding=crop_padding,
@@ -108,6 +116,8 @@ def collect(
             dataset=dataset,
             data_root=data_root,
             download=download,
+            image_size=image_size,
+            arch_options=arch_option or None,
             scores=scores,
             store=store,
             device=device,

@@ -53,3 +53,24 @@ def test_worker_processes_give_the_same_runs_as_one_process(run_gwasm, tmp_path,
         one = pq.read_table(run_dir(tmp_path / "one", key) / "part-0.parquet").to_pandas()
         two = pq.read_table(run_dir(tmp_path / "two", key) / "part-0.parquet").to_pandas()
         pd.testing.assert_frame_equal(one, two)
+
+
+def test_cnn_vs_vit_study_trains_the_vit_with_its_own_recipe(run_gwasm, tmp_path):
+    from gwasm_cli.demo import VIT
+
+    code, out, err = run_gwasm(
+        "demo", "--study", "cnn-vs-vit", "--archs", f"mlp-16,{VIT}", "--dir", tmp_path / "demo", "--runs", "4", "--epochs", "2",
+        "--workers", "1", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    results = tmp_path / "demo" / "results-cnn-vs-vit"
+    assert (results / "report.html").stat().st_size > 0 and (results / "digits.fingerprint.json").stat().st_size > 0
+    assert len(list(results.glob("digits.mlp-16_vs_timm_vit_tiny_patch16_224-*.gallery.png"))) == 1
+    history = (results / "commands.log").read_text()
+    assert f"--arch {VIT} --runs 4 --epochs 3 --arch-option depth=2" in history and "--optimizer adamw" in history
+    assert not (tmp_path / "demo" / "results").exists()
+
+
+def test_unknown_demo_study_is_one_error_line(run_gwasm, tmp_path):
+    code, _, err = run_gwasm("demo", "--study", "cnn-vs-rnn", "--dir", tmp_path / "demo")
+    assert code == 2 and err.strip() == "gwasm: error: unknown --study 'cnn-vs-rnn'; choose one of architectures, cnn-vs-vit"

@@ -36,3 +36,19 @@ def test_paper_protocol_script_is_valid_bash_using_real_commands():
         assert f"gwasm {command}" in text or f'gwasm "$analysis"' in text
     for arch in ("resnet20", "resnet20-64", "resnet34", "vgg16-16", "vgg11"):
         assert arch in text
+
+
+def test_cnn_vs_vit_script_is_valid_bash_and_its_vit_builds_for_cifar():
+    import re
+
+    from gwas_models.training.models import build_model, parse_arch_options
+
+    script = EXAMPLES / "cifar10_cnn_vs_vit.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    for command in ("collect", "associate", "manhattan", "qq", "gallery", "fingerprint", "report"):
+        assert f"gwasm {command}" in text
+    arch = re.search(r"^VIT=timm:(\S+)$", text, re.MULTILINE).group(1)
+    options = parse_arch_options(re.findall(r"--arch-option (\S+)", text))
+    model = build_model(f"timm:{arch}", 10, (3, 32, 32), init_seed=0, options=options)
+    assert model.patch_embed.patch_size == (4, 4) and len(model.blocks) == 6 and model.embed_dim == 256

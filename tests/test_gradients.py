@@ -251,3 +251,130 @@ def test_vog_is_nan_until_every_checkpoint_is_reached(digits_tensors):
     recorder.end_epoch(model)
     # unchanged model at both checkpoints: zero variance
     np.testing.assert_allclose(recorder.scores()["vog"], 0.0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Layer-wise path beyond conv/linear/batch norm: tokens, groups, other parameters, and models it
+# must not decompose (it falls back to vmap for those; every case agrees with the loop)
+# --------------------------------------------------------------------------------------------
+
+
+class TokenNet(nn.Module):
+    """Patch embedding, Linear on (batch, tokens, dim), LayerNorm, a depthwise convolution and a
+    layer-scale parameter on a module with children: what transformers and ConvNeXts are made of."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(1, dim, 2, stride=2)  # 8x8 -> 16 tokens
+        self.dw = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.grouped = nn.Conv2d(dim, dim, 1, groups=2)
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.head = nn.Linear(dim, 10)
+        self.gamma_owner = ScaledBlock(dim)
+
+    def forward(self, x):
+        z = self.grouped(self.dw(self.embed(x)))
+        tokens = z.flatten(2).transpose(1, 2)  # (batch, 16, dim)
+        tokens = tokens + self.fc2(torch.relu(self.fc1(self.norm(tokens))))
+        tokens = self.gamma_owner(tokens)
+        return self.head(tokens.mean(1))
+
+
+class ScaledBlock(nn.Module):
+    """A module with both children and a parameter of its own (like a ConvNeXt block's gamma)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.gamma = nn.Parameter(torch.linspace(0.5, 1.5, dim))
+
+    def forward(self, x):
+        return x + self.fc(x) * self.gamma
+
+
+@pytest.mark.parametrize("dim,hidden", [(16, 32), (2, 3)], ids=["ghost-norm", "materialised"])
+def test_layerwise_tokens_groups_and_other_parameters_match_loop(dim, hidden, digits_tensors):
+    # 16 tokens: 16² < 16*32 uses the Gram identity for the Linear layers, 16² > 2*3 forms each
+    # example's gradient
+    torch.manual_seed(3)
+    model = TokenNet(dim, hidden).double()
+    x, y = digits_tensors.x_train[:9].double(), digits_tensors.y_train[:9]
+    expected = loop_grad_norms(model, x, y).double()
+    got = gradients.layerwise_grad_norms(model, x, y, chunk=4)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=0)
+    torch.testing.assert_close(per_example_grad_norms(model, x, y).double(), expected, rtol=1e-5, atol=0)
+
+
+def test_layerwise_does_not_fall_back_on_decomposable_models(digits_tensors, monkeypatch):
+    def no_fallback(*args):
+        raise AssertionError("fell back to vmap")
+
+    monkeypatch.setattr(gradients, "vmap_grad_norms", no_fallback)
+    x, y = digits_tensors.x_train[:6], digits_tensors.y_train[:6]
+    torch.manual_seed(0)
+    gradients.layerwise_grad_norms(TokenNet(8, 16), x, y)
+    gradients.layerwise_grad_norms(build_model("resnet20", 10, (1, 8, 8), 0), x, y)
+
+
+class WeightUsedOutside(nn.Module):
+    """The parent uses its child's weight directly: the child's forward hook sees only one use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        z = torch.tanh(self.fc(x.flatten(1)))
+        z = z + F.linear(z, self.fc.weight)
+        return self.head(z)
+
+
+class StandardisedConv(nn.Conv2d):
+    """A convolution that standardises its weight (as timm's StdConv2d): not a plain Conv2d."""
+
+    def forward(self, x):
+        w = (self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)) / (self.weight.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class TiedHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(64, 64, bias=False)
+        self.b = nn.Linear(64, 64, bias=False)
+        self.b.weight = self.a.weight
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.b(torch.tanh(self.a(x.flatten(1))))))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        WeightUsedOutside,
+        TiedHead,
+        lambda: nn.Sequential(StandardisedConv(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10)),
+    ],
+    ids=["weight-used-outside-its-module", "tied-weights", "weight-standardised-conv"],
+)
+def test_grand_is_exact_where_layers_do_not_decompose(make, digits_tensors):
+    torch.manual_seed(4)
+    model = make()
+    x, y = digits_tensors.x_train[:9], digits_tensors.y_train[:9]
+    expected = loop_grad_norms(model, x, y)
+    torch.testing.assert_close(per_example_grad_norms(model, x, y), expected, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(gradients.layerwise_grad_norms(model, x, y, chunk=4), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_weight_used_outside_its_module_falls_back(digits_tensors, monkeypatch):
+    calls = []
+    real = gradients.vmap_grad_norms
+    monkeypatch.setattr(gradients, "vmap_grad_norms", lambda *args: calls.append(1) or real(*args))
+    torch.manual_seed(4)
+    x, y = digits_tensors.x_train[:9], digits_tensors.y_train[:9]
+    gradients.layerwise_grad_norms(WeightUsedOutside(), x, y)
+    assert calls == [1]

@@ -443,3 +443,16 @@ def test_user_factory_mistakes_are_input_errors(source, tmp_path, monkeypatch, r
             build_model(f"{name}:make", 10, (1, 8, 8), 0)
     finally:
         sys.modules.pop(name, None)
+
+
+def test_adamw_is_a_training_choice_with_decoupled_weight_decay():
+    from gwas_models.training.train import make_optimizer
+
+    model = nn.Linear(4, 3)
+    sgd = make_optimizer(model, TrainConfig())
+    adamw = make_optimizer(model, TrainConfig(optimizer="adamw", lr=3e-3, momentum=0.8, weight_decay=0.05))
+    assert type(sgd) is torch.optim.SGD and sgd.defaults["weight_decay"] == 5e-4
+    assert type(adamw) is torch.optim.AdamW
+    assert adamw.defaults["betas"] == (0.8, 0.999) and adamw.defaults["weight_decay"] == 0.05 and adamw.defaults["lr"] == 3e-3
+    with pytest.raises(InputError, match="unknown optimizer 'adam'"):
+        TrainConfig(optimizer="adam")

@@ -126,7 +126,19 @@ def check_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> bo
             f"dataset {dataset!r} in {store} was collected with {old.get('n_examples')} examples "
             f"and other classes; store these runs under another dataset name or in another store"
         )
+    # An image folder is known by its files' content; its images by their shape after resizing.
+    for key, what in (("identity", "other image files"), ("input_shape", "another image size")):
+        if key in old and old.get(key) != _jsonable(info.get(key)):
+            raise StoreError(
+                f"dataset {dataset!r} in {store} was collected from {what} ({key} differs); "
+                "store these runs under another dataset name or in another store"
+            )
     return True
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value, default=_json_default))
 
 
 def write_dataset_info(store: Path, dataset: str, info: Mapping[str, Any]) -> None:
@@ -287,7 +299,7 @@ def resolve_dataset(store: Path, dataset: str | None) -> str:
             raise StoreError(f"dataset {dataset!r} not found in store {store}; datasets there: {', '.join(datasets) or 'none'}")
         return dataset
     if not datasets:
-        raise StoreError(f"store {store} holds no runs yet: collect some first")
+        raise StoreError(f"store {store} holds no runs", missing_step="collect")
     if len(datasets) > 1:
         raise InputError(f"dataset must be named: store {store} holds several ({', '.join(datasets)})", parameter="dataset")
     return datasets[0]

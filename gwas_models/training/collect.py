@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -84,6 +84,8 @@ class CollectPlan:
     threads: int | None
     keep_trajectories: bool
     dataset_name: str = ""
+    image_size: int | None = None
+    arch_options: dict = field(default_factory=dict)
     todo: tuple[int, ...] = field(default_factory=tuple)
     done: tuple[int, ...] = field(default_factory=tuple)
 
@@ -107,6 +109,8 @@ def plan_collection(
     dataset: str = "digits",
     data_root: str | None = None,
     download: bool = False,
+    image_size: int | None = None,
+    arch_options: Mapping[str, Any] | None = None,
     scores: Iterable[str] = SCORE_NAMES,
     store: str | Path | None = None,
     device: str = "auto",
@@ -124,8 +128,9 @@ def plan_collection(
         raise InputError(f"threads must be at least 1, got {threads}", parameter="threads")
     resolve_device(device)
     store_path = run_store.resolve_store(store)
-    data = load_dataset(dataset, data_root=data_root, download=download)
-    build_model(arch, data.n_classes, data.input_shape, init_seed=0)  # fails early on a bad arch
+    data = load_dataset(dataset, data_root=data_root, download=download, image_size=image_size)
+    arch_options = dict(arch_options or {})
+    build_model(arch, data.n_classes, data.input_shape, init_seed=0, options=arch_options)  # fails early on a bad arch
     run_store.check_writable(store_path)
     run_store.check_dataset_info(store_path, data.name, data.info())
     seeds = tuple(seeds)
@@ -143,6 +148,8 @@ def plan_collection(
         threads=threads,
         keep_trajectories=keep_trajectories,
         dataset_name=data.name,
+        image_size=image_size,
+        arch_options=arch_options,
         todo=todo,
         done=done,
     )
@@ -181,16 +188,16 @@ def run_one(plan: CollectPlan, seed: int, data: ImageDataset | None = None, on_e
 def _train_and_write(plan: CollectPlan, seed: int, data: ImageDataset | None, on_epoch) -> float:
     import torch
 
-    from gwas_models.training.models import build_model, count_parameters
+    from gwas_models.training.models import build_model, count_parameters, model_description
     from gwas_models.training.recorder import ScoreRecorder
     from gwas_models.training.train import DeviceData, SeedStreams, TrainConfig, resolve_device, train
 
     if data is None:
-        data = load_dataset(plan.dataset_spec, data_root=plan.data_root)
+        data = load_dataset(plan.dataset_spec, data_root=plan.data_root, image_size=plan.image_size)
     config = TrainConfig(**plan.config)
     device = resolve_device(plan.device)
     streams = SeedStreams(seed)
-    model = build_model(plan.arch, data.n_classes, data.input_shape, streams.init).to(device)
+    model = build_model(plan.arch, data.n_classes, data.input_shape, streams.init, options=plan.arch_options).to(device)
     device_data = DeviceData.from_dataset(data, device)
     recorder = ScoreRecorder(
         device_data.x_train,
@@ -210,6 +217,8 @@ def _train_and_write(plan: CollectPlan, seed: int, data: ImageDataset | None, on
         "dataset": data.name,
         "dataset_source": data.source,
         "arch": plan.arch,
+        "arch_options": dict(plan.arch_options),
+        "model": model_description(plan.arch, plan.arch_options, data.n_classes, data.input_shape),
         "seed": seed,
         "seed_streams": {"init": streams.init, "order": streams.order, "augment": streams.augment},
         "config": plan.config,
@@ -302,41 +311,13 @@ def import_scores(
     name : score name to store it under.
     dataset : a dataset already in the store (its example count is checked).
     """
-    import pandas as pd
+    from gwas_models.formats.score_vector import read_score_vector
 
     store_path = run_store.resolve_store(store)
     info = run_store.read_dataset_info(store_path, dataset)
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"score file {path} not found")
-    if path.suffix == ".npy":
-        try:
-            values = np.load(path, allow_pickle=False)
-        except Exception as error:
-            raise InputError(f"cannot read {path} as .npy: {error}") from None
-        if values.ndim != 1:
-            raise InputError(f"{path} must hold a 1-D vector, got shape {values.shape}")
-        example_id = np.arange(len(values))
-    else:
-        try:
-            frame = pd.read_csv(path)
-        except Exception as error:
-            raise InputError(f"cannot read {path} as CSV: {error}") from None
-        value_columns = [c for c in frame.columns if c != "example_id"]
-        if "example_id" not in frame.columns or len(value_columns) != 1:
-            raise InputError(f"{path} needs an 'example_id' column and exactly one value column, found {list(frame.columns)}")
-        example_id = frame["example_id"].to_numpy()
-        values = pd.to_numeric(frame[value_columns[0]], errors="coerce").to_numpy()
-    if not np.issubdtype(np.asarray(example_id).dtype, np.integer):
-        raise InputError(f"{path}: example_id must be integers")
     n_examples = int(info["n_examples"])
-    if len(np.unique(example_id)) != len(example_id):
-        raise InputError(f"{path}: example_id has duplicates")
-    if len(example_id) and (example_id.min() < 0 or example_id.max() >= n_examples):
-        raise InputError(f"{path}: example_id must lie in 0..{n_examples - 1} (dataset {dataset!r})")
-    if not np.issubdtype(np.asarray(values).dtype, np.number):
-        raise InputError(f"{path}: values must be numeric")
-    values = np.asarray(values, dtype=np.float64)
+    example_id, values = read_score_vector(path, n_examples)
     if not np.isfinite(values).any():
         raise InputError(f"{path}: no finite values")
     full = np.full(n_examples, np.nan)

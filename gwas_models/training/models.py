@@ -11,7 +11,10 @@ Names:
 * ``vgg11``, ``vgg13``, ``vgg16``, ``vgg19``: Simonyan & Zisserman configurations with batch norm
   and one linear classifier (the usual CIFAR variant), base width 64; ``vgg16-16`` is a quarter.
 * ``mlp``: two hidden layers of 256 units (``mlp-512`` for 512).
-* ``package.module:function``: any factory, called as ``function(num_classes=..., in_channels=...)``.
+* ``timm:NAME``: any timm architecture, without pretrained weights, sized for the input (see
+  :mod:`gwas_models.training.timm_models`); ``options`` are passed to its constructor.
+* ``package.module:function``: any factory, called as ``function(num_classes=..., in_channels=...,
+  **options)``.
 
 Every built-in model works from 8x8 (digits) to 32x32 (CIFAR) inputs: downsampling stops once the
 feature map is 1x1, and a global average pool precedes the classifier.
@@ -19,16 +22,18 @@ feature map is 1x1, and a global average pool precedes the classifier.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from gwas_models.errors import InputError
+from gwas_models.training import timm_models
 
 RESNET_DEPTHS = (20, 32, 44, 56, 110)
 # Stages of basic blocks of the ImageNet ResNets, trained on small images with a 3x3 stem.
@@ -140,15 +145,43 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+Builder = Callable[[int, tuple[int, int, int], Mapping[str, Any]], nn.Module]
+
+
 @dataclass(frozen=True)
 class ArchSpec:
-    """A parsed architecture name and the function that builds it."""
+    """A parsed architecture name and the function that builds it.
+
+    ``build(num_classes, input_shape, options)`` returns the model; ``input_shape`` is
+    (channels, height, width) and ``options`` the keyword arguments for its constructor.
+    """
 
     name: str
-    build: Callable[[int, tuple[int, int, int]], nn.Module]
+    build: Builder
 
 
-def _user_factory(name: str) -> Callable[[int, tuple[int, int, int]], nn.Module]:
+def _without_options(build: Callable[[int, tuple[int, int, int]], nn.Module], name: str) -> Builder:
+    """A built-in's builder: its name says everything, so it takes no options."""
+
+    def build_checked(num_classes: int, input_shape: tuple[int, int, int], options: Mapping[str, Any]) -> nn.Module:
+        if options:
+            given = ", ".join(map(str, options))
+            raise InputError(
+                f"options: architecture {name!r} takes none (given {given}); only timm:NAME and package.module:factory models do",
+                parameter="options",
+            )
+        return build(num_classes, input_shape)
+
+    return build_checked
+
+
+def _timm_builder(name: str) -> Builder:
+    model_name = name[len(timm_models.PREFIX) :]
+    timm_models.check_name(model_name)
+    return lambda num_classes, input_shape, options: timm_models.build_timm(model_name, num_classes, input_shape, options)
+
+
+def _user_factory(name: str) -> Builder:
     module_name, _, function_name = name.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -158,10 +191,14 @@ def _user_factory(name: str) -> Callable[[int, tuple[int, int, int]], nn.Module]
     if not callable(factory):
         raise InputError(f"module {module_name!r} has no callable {function_name!r}")
 
-    def build(num_classes: int, input_shape: tuple[int, int, int]) -> nn.Module:
+    def build(num_classes: int, input_shape: tuple[int, int, int], options: Mapping[str, Any]) -> nn.Module:
         try:
-            model = factory(num_classes=num_classes, in_channels=input_shape[0])
+            model = factory(num_classes=num_classes, in_channels=input_shape[0], **options)
         except TypeError as error:
+            if options:
+                given = ", ".join(options)
+                message = f"options: factory {name!r} must accept num_classes=, in_channels= and {given}: {error}"
+                raise InputError(message, parameter="options") from None
             raise InputError(f"factory {name!r} must accept num_classes= and in_channels=: {error}") from None
         if not isinstance(model, nn.Module):
             raise InputError(f"factory {name!r} returned {type(model).__name__}, not a torch.nn.Module")
@@ -171,11 +208,19 @@ def _user_factory(name: str) -> Callable[[int, tuple[int, int, int]], nn.Module]
 
 
 def parse_arch(name: str) -> ArchSpec:
-    """Parse an architecture name into a builder, with an error listing the valid names."""
+    """Parse an architecture name into a builder, with an error listing the valid names.
+
+    A ``timm:NAME`` is checked against timm's registry (importing timm); other names import nothing.
+    """
+    if name.startswith(timm_models.PREFIX):
+        return ArchSpec(name, _timm_builder(name))
     if ":" in name:
         return ArchSpec(name, _user_factory(name))
     match = _NAME.match(name)
-    valid = f"valid: {', '.join(BUILTIN_ARCHS)} (optionally with a width suffix, e.g. resnet20-64, vgg16-16), or package.module:factory"
+    valid = (
+        f"valid: {', '.join(BUILTIN_ARCHS)} (optionally with a width suffix, e.g. resnet20-64, vgg16-16), "
+        "timm:NAME (any timm model), or package.module:factory"
+    )
     if not match:
         raise InputError(f"unknown architecture {name!r}; {valid}")
     family, depth, width, mlp, hidden = match.groups()
@@ -183,31 +228,109 @@ def parse_arch(name: str) -> ArchSpec:
         raise InputError(f"architecture {name!r}: the width suffix must be at least 1")
     if mlp:
         size = int(hidden) if hidden else 256
-        return ArchSpec(name, lambda n, shape: MLP(shape[0] * shape[1] * shape[2], size, n))
+        return ArchSpec(name, _without_options(lambda n, shape: MLP(shape[0] * shape[1] * shape[2], size, n), name))
     depth_value = int(depth)
     if family == "resnet" and depth_value in RESNET_DEPTHS:
         base = int(width) if width else 16
-        return ArchSpec(name, lambda n, shape: CifarResNet(depth_value, base, n, shape[0]))
+        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth_value, base, n, shape[0]), name))
     if family == "resnet" and depth_value in IMAGENET_RESNET_STAGES:
         base = int(width) if width else 64
         stages = IMAGENET_RESNET_STAGES[depth_value]
-        return ArchSpec(name, lambda n, shape: CifarResNet(depth_value, base, n, shape[0], stages=stages))
+        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth_value, base, n, shape[0], stages=stages), name))
     if family == "vgg" and depth_value in VGG_CONFIGS:
         base = int(width) if width else 64
-        return ArchSpec(name, lambda n, shape: CifarVGG(depth_value, base, n, shape[0]))
+        return ArchSpec(name, _without_options(lambda n, shape: CifarVGG(depth_value, base, n, shape[0]), name))
     raise InputError(f"unknown architecture {name!r}; {valid}")
 
 
-def build_model(name: str, num_classes: int, input_shape: tuple[int, int, int], init_seed: int) -> nn.Module:
+def build_model(
+    name: str, num_classes: int, input_shape: tuple[int, int, int], init_seed: int, options: Mapping[str, Any] | None = None
+) -> nn.Module:
     """Build a model with parameters drawn from ``init_seed`` alone.
 
+    Parameters
+    ----------
+    name : str
+        An architecture name (see the module docstring): a built-in, ``timm:NAME`` or
+        ``package.module:factory``.
+    num_classes : int
+    input_shape : (channels, height, width)
+    init_seed : int
+        Decides the initial weights.
+    options : mapping, optional
+        Keyword arguments for the constructor of a ``timm:`` or factory model (e.g.
+        ``{"patch_size": 2}``); they override the timm defaults. Built-ins take none.
+
+    Returns
+    -------
+    nn.Module
+
+    Notes
+    -----
     torch layers initialise from the global generator; it is forked here so that the seed decides
     the initial weights and nothing outside this call sees or changes that generator's state.
     """
     spec = parse_arch(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        return spec.build(num_classes, input_shape)
+        return spec.build(num_classes, input_shape, dict(options or {}))
+
+
+def parse_arch_options(items: Iterable[str]) -> dict[str, Any]:
+    """Read ``key=value`` strings into constructor options.
+
+    A value is a Python literal where it reads as one (``patch_size=2`` gives 2, ``drop_rate=0.1``
+    0.1, ``depths=(1,1,1,1)`` a tuple, ``qkv_bias=False`` False), else the plain string
+    (``act_layer=gelu`` gives "gelu").
+
+    Parameters
+    ----------
+    items : iterable of str
+
+    Returns
+    -------
+    dict
+        Option name to value, in the order given.
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, equals, text = str(item).partition("=")
+        key = key.strip()
+        if not equals or not key.isidentifier() or not text.strip():
+            raise InputError(f"options: {item!r} is not key=value (e.g. patch_size=2)", parameter="options")
+        if key in options:
+            raise InputError(f"options: {key!r} is given twice", parameter="options")
+        try:
+            options[key] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            options[key] = text.strip()  # a bare word such as gelu: a string
+    return options
+
+
+def model_description(
+    name: str, options: Mapping[str, Any] | None, num_classes: int, input_shape: tuple[int, int, int]
+) -> dict[str, Any]:
+    """What a run's provenance must record about its model beyond the architecture name.
+
+    Parameters
+    ----------
+    name : str
+        The architecture name given to :func:`build_model`.
+    options : mapping or None
+        The options given to :func:`build_model`.
+    num_classes : int
+    input_shape : (channels, height, width)
+
+    Returns
+    -------
+    dict
+        For ``timm:NAME``: ``{"timm_version", "timm_model": NAME, "model_args"}``, where
+        ``model_args`` holds every keyword argument passed to ``timm.create_model``, the defaults
+        included (tuples as lists). For every other architecture ``{}``: its name says it all.
+    """
+    if not name.startswith(timm_models.PREFIX):
+        return {}
+    return timm_models.timm_description(name[len(timm_models.PREFIX) :], dict(options or {}), num_classes, input_shape)
 
 
 def count_parameters(model: nn.Module) -> int:

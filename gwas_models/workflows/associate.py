@@ -29,10 +29,12 @@ from gwas_models.analysis.study import TESTS, AssociationSettings, AssociationSt
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats import store as run_store
 from gwas_models.formats.results import DEFAULT_RESULTS_DIR
-from gwas_models.formats.sumstats import OUTPUT_FORMATS, SumstatsPaths, safe_name, write_sumstats
+from gwas_models.formats.sumstats import OUTPUT_FORMATS, SumstatsPaths, comparison_stem, safe_name, write_sumstats
 from gwas_models.scores import parse_score_list
 
 __all__ = [
+    "comparison_stem",
+    "safe_name",
     "DEFAULT_OUTPUT_FORMAT",
     "DEFAULT_RESULTS_DIR",
     "DEFAULT_SETTINGS",

@@ -27,6 +27,8 @@ def collect_runs(
     dataset: str = "digits",
     data_root: str | os.PathLike | None = None,
     download: bool = False,
+    image_size: int | None = None,
+    arch_options: Mapping[str, Any] | Iterable[str] | None = None,
     scores: str | Iterable[str] | None = None,
     store: str | os.PathLike | None = None,
     device: str = "auto",
@@ -44,7 +46,8 @@ def collect_runs(
     Parameters
     ----------
     arch : str
-        Architecture name (see :func:`gwas_models.training.models.build_model`).
+        Architecture name (see :func:`gwas_models.training.models.build_model`), e.g. ``resnet20``
+        or ``timm:vit_tiny_patch16_224``.
     seeds : str or iterable of int, optional
         Seeds to collect: ``"0-9,12"`` or a sequence. Exclusive with ``runs``.
     runs : int, optional
@@ -53,8 +56,11 @@ def collect_runs(
         Training preset (:data:`gwas_models.training.train.PRESETS`).
     overrides : mapping, optional
         :class:`~gwas_models.training.train.TrainConfig` fields to change; ``None`` values are ignored.
-    dataset, data_root, download
-        Which data (see :func:`gwas_models.data.load_dataset`).
+    dataset, data_root, download, image_size
+        Which data (see :func:`gwas_models.data.load_dataset`): a built-in name, an ``.npz`` file or
+        an image folder (resized to ``image_size``).
+    arch_options : mapping or iterable of ``"key=value"`` strings, optional
+        Keyword arguments of the model's constructor (``timm:`` models), e.g. ``{"patch_size": 2}``.
     scores : str or iterable of str, optional
         Scores to record (default all).
     store : path, optional
@@ -71,11 +77,14 @@ def collect_runs(
     gwas_models.training.collect.CollectSummary
     """
     from gwas_models.training.collect import collect, parse_seeds, plan_collection
+    from gwas_models.training.models import parse_arch_options
     from gwas_models.training.train import preset as make_config
 
     config = make_config(preset, **dict(overrides or {}))
     seed_list = parse_seeds(seeds, runs) if seeds is None or isinstance(seeds, str) else sorted(set(seeds))
     score_names = parse_score_list(scores) if scores is None or isinstance(scores, str) else tuple(scores)
+    if arch_options is not None and not isinstance(arch_options, Mapping):
+        arch_options = parse_arch_options(arch_options)
     plan, data = plan_collection(
         arch,
         seed_list,
@@ -83,6 +92,8 @@ def collect_runs(
         dataset=dataset,
         data_root=None if data_root is None else str(data_root),
         download=download,
+        image_size=image_size,
+        arch_options=arch_options,
         scores=score_names,
         store=store,
         device=device,
