@@ -33,11 +33,16 @@ class _ProgressBar:
         elif event == "run_end":
             # Worker processes report whole runs only: advance the bar by the run's epochs.
             self.bar.update(max(0, info["index"] * self.epochs - self.bar.n))
-            self.bar.set_postfix_str(f"run {info['index']}/{info['total']} done, test acc {info['test_accuracy']:.3f}")
+            self.bar.set_postfix_str(f"run {info['index']}/{info['total']} done, {_test_accuracy_text(info['test_accuracy'])}")
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _test_accuracy_text(accuracy: float) -> str:
+    # A dataset without a test split has no test accuracy: say so rather than print "nan".
+    return "no test split" if accuracy != accuracy else f"test accuracy {accuracy:.4f}"
 
 
 @app.command()
@@ -131,7 +136,7 @@ def collect(
         if bar is not None:
             bar.close()
     for seed in summary.trained:
-        typer.echo(f"{summary.dataset}\t{summary.arch}\tseed {seed}\ttest accuracy {summary.test_accuracy[seed]:.4f}")
+        typer.echo(f"{summary.dataset}\t{summary.arch}\tseed {seed}\t{_test_accuracy_text(summary.test_accuracy[seed])}")
     typer.echo(f"collected {len(summary.trained)} run(s), {len(summary.skipped)} already present, store {summary.store}")
 
 

@@ -85,8 +85,11 @@ def main(argv: list[str] | None = None, history_dir: str | os.PathLike | None = 
     ``$GWASM_RESULTS``, else ``./gwasm-results``).
     """
     command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        result = command.main(args=argv, prog_name="gwasm", standalone_mode=False)
+        if not args:  # bare `gwasm`: the help page, as `gwasm --help` prints it
+            args = ["--help"]
+        result = command.main(args=args, prog_name="gwasm", standalone_mode=False)
     except GwasmError as error:
         code = _fail(error_message(error))
     except click_exceptions.UsageError as error:

@@ -314,6 +314,24 @@ def _check_labels(labels: np.ndarray, n_classes: int, where: str) -> None:
         raise DataError(f"{where}: labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}")
 
 
+def _labels_as_classes(y_train: np.ndarray, y_test: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Labels without class names, numbered 0..K-1 in the order of their values, which name them.
+
+    Labels 1..3 become classes 0..2 named "1", "2", "3": numbering them as they are would make a
+    class 0 with no example, which no test and no plot can use.
+    """
+    values = np.unique(y_train)
+    if values[0] < 0:  # -1 often marks an unlabelled image: never make a class of it
+        raise DataError(f"{path}: labels must lie in 0 and above, found {values[0]}")
+    unknown = np.setdiff1d(np.unique(y_test), values)
+    if len(unknown):
+        raise DataError(
+            f"{path}: 'y_test' labels must lie among those of 'y' ({', '.join(map(str, values[:10]))}), "
+            f"found {', '.join(map(str, unknown[:5]))}"
+        )
+    return np.searchsorted(values, y_train), np.searchsorted(values, y_test), tuple(str(v) for v in values)
+
+
 def load_npz(path: Path) -> ImageDataset:
     """Read ``x``, ``y`` and optional ``classes``, ``x_test``, ``y_test`` from an ``.npz`` file."""
     if not path.is_file():
@@ -332,20 +350,20 @@ def load_npz(path: Path) -> ImageDataset:
             raise DataError(f"{path}: 'x' has {len(x_train)} images but 'y' has {len(y_train)} labels")
         if len(y_train) == 0:
             raise DataError(f"{path}: the dataset is empty")
+        has_test = "x_test" in archive.files and "y_test" in archive.files
+        y_test = _as_labels(archive["y_test"], path, "y_test") if has_test else np.empty(0, dtype=np.int64)
         if "classes" in archive.files:
             class_names = tuple(str(c) for c in np.asarray(archive["classes"]).tolist())
         else:
-            class_names = tuple(str(c) for c in range(int(y_train.max()) + 1))
+            y_train, y_test, class_names = _labels_as_classes(y_train, y_test, path)
         _check_labels(y_train, len(class_names), str(path))
-        if "x_test" in archive.files and "y_test" in archive.files:
+        if has_test:
             x_test = _as_images(archive["x_test"], path, "x_test")
-            y_test = _as_labels(archive["y_test"], path, "y_test")
             if x_test.shape[1:] != x_train.shape[1:] or len(x_test) != len(y_test):
                 raise DataError(f"{path}: 'x_test'/'y_test' do not match the training images")
             _check_labels(y_test, len(class_names), str(path))
         else:
             x_test = np.empty((0, *x_train.shape[1:]), dtype=np.float32)
-            y_test = np.empty(0, dtype=np.int64)
     return ImageDataset(
         name=path.stem,
         x_train=x_train,

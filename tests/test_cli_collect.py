@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gwas_models.formats import store as S
-from gwas_models.formats.store import RunKey
+from gwas_models.formats.store import RunKey, read_dataset_info
 from gwas_models.scores import SCORE_NAMES
 from gwas_models.training import collect as C
 from gwas_models.training.models import BUILTIN_ARCHS
@@ -535,3 +535,13 @@ def test_collect_unwritable_store(where, tiny_digits_npz, run_gwasm):
 def test_runs_store_is_a_file(bad_files, run_gwasm):
     code, _, err = run_gwasm("runs", "--store", bad_files / "a_file")
     assert "is a file" in assert_one_error_line(code, err)
+
+
+def test_a_dataset_without_test_split_says_so_instead_of_nan(tmp_path, run_gwasm):
+    path = tmp_path / "no_test.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.random((40, 8, 8)), y=np.arange(40) % 2 + 1)  # labels 1 and 2: classes "1", "2"
+    code, out, err = run_gwasm("collect", "--arch", "mlp-16", "--dataset", path, "--epochs", "1", "--store", tmp_path / "store", *FAST)
+    assert code == 0, err
+    assert "no test split" in out and "nan" not in out.lower()
+    assert read_dataset_info(tmp_path / "store", "no_test")["class_names"] == ["1", "2"]

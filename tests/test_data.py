@@ -206,3 +206,16 @@ def test_malformed_cifar_is_a_data_error(tmp_path, case):
     _malformed_cifar(tmp_path, case)
     with pytest.raises(DataError):
         load_cifar("cifar10", tmp_path)
+
+
+def test_npz_labels_without_class_names_are_numbered_by_value(tmp_path):
+    path = tmp_path / "one_to_three.npz"
+    np.savez(path, x=np.zeros((6, 4, 4)), y=np.array([1, 2, 3, 3, 2, 1]), x_test=np.zeros((2, 4, 4)), y_test=np.array([3, 1]))
+    data = load_dataset(str(path))
+    assert data.class_names == ("1", "2", "3")  # no empty class "0"
+    np.testing.assert_array_equal(data.y_train, [0, 1, 2, 2, 1, 0])
+    np.testing.assert_array_equal(data.y_test, [2, 0])
+    bad = tmp_path / "unseen_test_label.npz"
+    np.savez(bad, x=np.zeros((4, 4, 4)), y=np.array([1, 2, 1, 2]), x_test=np.zeros((1, 4, 4)), y_test=np.array([5]))
+    with pytest.raises(DataError, match=r"'y_test' labels must lie among those of 'y' \(1, 2\), found 5"):
+        load_dataset(str(bad))

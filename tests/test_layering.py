@@ -170,3 +170,12 @@ def test_a_parameter_message_must_start_with_the_parameter():
         InputError("must be positive", parameter="lr")
     assert InputError("lr must be positive", parameter="lr").parameter == "lr"
 
+
+
+def test_bare_gwasm_prints_the_help_page_and_version_prints_the_version(run_gwasm):
+    from gwas_models import __version__
+
+    code, out, err = run_gwasm()
+    assert (code, err) == (0, "")
+    assert out.startswith("Usage: gwasm [OPTIONS] COMMAND") and "Commands:" in out and "collect" in out and "demo" in out
+    assert run_gwasm("--version") == (0, f"gwasm {__version__}\n", "")
