@@ -156,11 +156,12 @@ def test_split_rank_change_by_hand():
             [1.0, 3.0, 2.0, 4.0],
         ]
     )
-    rank_change, side_changed = split_rank_change(values, np.array([0]), np.array([1]))
+    rng = np.random.default_rng(0)
+    rank_change, side_changed = split_rank_change(values, np.array([0]), np.array([1]), rng)
     np.testing.assert_allclose(rank_change, [0.0, 0.25, 0.25, 0.0])
     np.testing.assert_array_equal(side_changed, [False, True, True, False])
     # Averages of sets: run 0 alone against the mean of runs 1 and 2 (the same ordering as run 1).
-    rank_change, _ = split_rank_change(values, np.array([[0, 0]]), np.array([[1, 2]]))
+    rank_change, _ = split_rank_change(values, np.array([[0, 0]]), np.array([[1, 2]]), rng)
     np.testing.assert_allclose(rank_change, [[0.0, 0.25, 0.25, 0.0]])
 
 
@@ -175,10 +176,44 @@ def test_stability_curve_matches_hand_computation_with_two_runs():
     assert row["split_change"] == pytest.approx(0.5)
 
 
-def test_ties_do_not_count_as_rank_changes():
-    values = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
-    rank_change, side_changed = split_rank_change(values, np.array([0]), np.array([1]))
-    assert not rank_change.any() and not side_changed.any()
+def test_random_tie_ranks_order_ties_uniformly_and_keep_the_order_of_values():
+    rng = np.random.default_rng(0)
+    values = np.tile([2.0, 0.0, 1.0, 0.0, 0.0], (4000, 1))
+    ranks = difficulty.random_tie_ranks(values, rng)
+    np.testing.assert_array_equal(ranks[:, [0, 2]], np.tile([5.0, 4.0], (4000, 1)))  # untied: exact
+    tied = ranks[:, [1, 3, 4]]
+    assert sorted(np.unique(tied)) == [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(tied.mean(axis=0), 2.0, atol=0.05)  # each tied example anywhere in 1..3
+
+
+def test_stability_of_pure_ties_matches_its_definition():
+    """A score that ties every example in every run orders nothing: ranks are random permutations.
+
+    Two independent uniform ranks differ by a median of 1 - 1/sqrt(2) of the dataset (the median of
+    |U - V| for U, V uniform on [0, 1]), and an example changes side of a 50% split half the time.
+    Average ranks would call the same data perfectly stable (0 and 0).
+    """
+    values = np.zeros((4, 2000))
+    curve = stability_curve(values, repeats=10, seed=1)
+    assert curve["rank_change_median"].to_numpy() == pytest.approx(1 - 1 / np.sqrt(2), abs=0.01)
+    assert curve["split_change"].to_numpy() == pytest.approx(0.5, abs=0.01)
+    assert (curve["tied_fraction"] == 1.0).all()
+
+
+def test_a_tie_heavy_count_score_is_not_called_stable_from_one_run():
+    """A forgetting-like count (most examples 0 in a run) of a real difficulty: fewer side changes and
+    smaller rank changes as runs are averaged, and one run does not meet a 5% rank error."""
+    rng = np.random.default_rng(7)
+    difficulty_of_example = rng.gamma(0.3, 1.0, size=1500)
+    counts = rng.poisson(np.tile(difficulty_of_example, (16, 1))).astype(float)
+    curve = stability_curve(counts, repeats=8, seed=0)
+    assert curve["tied_fraction"].iloc[0] > 0.9
+    for column in ("rank_change_median", "split_change"):
+        series = curve[column].to_numpy()
+        assert np.all(np.diff(series) < 0.01) and series[-1] < series[0]
+    matrix = make_matrix("forgetting", counts)
+    needed = runs_for_rank_error(score_stability({"forgetting": matrix}, repeats=8, seed=0), 0.05)
+    assert int(needed["runs_needed"].iloc[0]) > 1
 
 
 def test_stability_errors_shrink_as_runs_grow():
@@ -240,11 +275,14 @@ def test_runs_for_rank_error_extrapolates_with_inverse_square_root():
     st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=12),
     st.integers(1, 4),
 )
-def test_identical_run_sets_never_change_rank(example_values, n_runs):
-    values = np.tile(np.asarray(example_values), (2 * n_runs, 1))
+def test_identical_run_sets_move_examples_only_within_their_ties(example_values, n_runs):
+    example_values = np.asarray(example_values)
+    values = np.tile(example_values, (2 * n_runs, 1))
     first, second = np.arange(n_runs), np.arange(n_runs, 2 * n_runs)
-    rank_change, side_changed = split_rank_change(values, first, second)
-    assert not rank_change.any() and not side_changed.any()
+    rank_change, _ = split_rank_change(values, first, second, np.random.default_rng(0))
+    block_size = (example_values[:, None] == example_values[None, :]).sum(axis=1)
+    assert not rank_change[block_size == 1].any()  # an untied example keeps its rank
+    assert np.all(rank_change * len(example_values) <= block_size - 1 + 1e-9)  # a tied one stays in its block
 
 
 # ------------------------------------------------------------------------------------------
@@ -416,3 +454,17 @@ def test_figures_draw_every_panel():
     assert len(pca.axes) == 4
     existing = Figure()
     assert plots.plot_stability(score_stability(matrices, repeats=2), fig=existing) is existing
+
+
+def test_the_stability_figure_says_what_ties_mean_for_a_tie_heavy_score():
+    from gwas_models.plots.difficulty import plot_stability, tie_note
+
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(np.tile(rng.gamma(0.3, 1.0, size=300), (6, 1))).astype(float)
+    smooth = counts + rng.normal(size=counts.shape)
+    table = score_stability({"forgetting": make_matrix("forgetting", counts), "loss": make_matrix("loss", smooth)}, repeats=3)
+    note = tie_note(table)
+    assert note.startswith("Tied examples in one run: forgetting ") and "loss" not in note
+    figure = plot_stability(table)
+    assert figure.get_supxlabel().replace("\n", " ") == note
+    assert tie_note(table[table["score"] == "loss"]) == ""

@@ -59,7 +59,11 @@ VARIANCE_COLUMNS = (
     "interval",
     "mean_sd",
 )
-STABILITY_COLUMNS = ("score", "n_runs", "repeats", "rank_change_median", "rank_change_q95", "split_change")
+STABILITY_COLUMNS = (
+    "score", "n_runs", "repeats", "rank_change_median", "rank_change_q95", "split_change", "tied_fraction",
+)  # fmt: skip
+#: A stability curve whose first point has at least this share of tied examples is tie-dominated.
+TIE_HEAVY_FRACTION = 0.2
 RUNS_NEEDED_COLUMNS = (
     "score",
     "target_rank_error",
@@ -244,6 +248,32 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def random_tie_ranks(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """1-based ranks along the last axis, ties broken uniformly at random.
+
+    Tied values carry no order: a count score (forgetting, accuracy) ties most examples of a run,
+    and giving a tied block one average rank would make its examples look perfectly stable, and a
+    50% split fall wherever the block ends. Broken at random, ties count as the uncertainty they
+    are, and a split always holds half the examples.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    # Sort by value, then by a random key among equal values.
+    order = np.lexsort((rng.random(values.shape), values), axis=-1)
+    ranks = np.empty(values.shape)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, values.shape[-1] + 1), values.shape), axis=-1)
+    return ranks
+
+
+def tied_fraction(values: np.ndarray) -> np.ndarray:
+    """Share of the examples of each row (last axis) whose value another example of the row shares."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=-1)
+    equal_next = ordered[..., 1:] == ordered[..., :-1]
+    tied = np.zeros(ordered.shape, dtype=bool)
+    tied[..., 1:] |= equal_next
+    tied[..., :-1] |= equal_next
+    return tied.mean(axis=-1)
+
+
 # ------------------------------------------------------------------------------------------
 # Variance (Figure 2)
 # ------------------------------------------------------------------------------------------
@@ -340,7 +370,7 @@ def _selection_weights(run_sets: np.ndarray, n_runs: int) -> np.ndarray:
 
 
 def split_rank_change(
-    values: np.ndarray, first_runs: np.ndarray, second_runs: np.ndarray
+    values: np.ndarray, first_runs: np.ndarray, second_runs: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """How examples move between two averages of disjoint sets of runs.
 
@@ -350,11 +380,13 @@ def split_rank_change(
         Oriented scores (higher is harder).
     first_runs, second_runs : int arrays of shape (set_size,) or (repeats, set_size)
         Row indices of the two sets; several pairs of sets are compared at once when 2-D.
+    rng : numpy.random.Generator
+        Breaks ties (:func:`random_tie_ranks`).
 
     Returns
     -------
     rank_change : float array of shape (n_examples,) or (repeats, n_examples)
-        Absolute difference of the example's rank (average ranks for ties) between the two
+        Absolute difference of the example's rank (ties broken at random) between the two
         averages, as a fraction of the number of examples.
     side_changed : bool array of the same shape
         True where the example is in the harder half (rank above n_examples / 2) of one average and
@@ -366,8 +398,8 @@ def split_rank_change(
     n_runs, n_examples = values.shape
     first_mean = _selection_weights(first, n_runs) @ values
     second_mean = _selection_weights(second, n_runs) @ values
-    first_rank = average_ranks(first_mean)
-    second_rank = average_ranks(second_mean)
+    first_rank = random_tie_ranks(first_mean, rng)
+    second_rank = random_tie_ranks(second_mean, rng)
     rank_change = np.abs(first_rank - second_rank) / n_examples
     side_changed = (first_rank > n_examples / 2.0) != (second_rank > n_examples / 2.0)
     if np.ndim(first_runs) == 1:
@@ -381,6 +413,12 @@ def stability_curve(values: np.ndarray, repeats: int = DEFAULT_REPEATS, seed: in
     For n = 1 … floor(n_runs / 2), ``repeats`` times: shuffle the runs, average the first ``n`` and
     the next ``n``, and compare (:func:`split_rank_change`). The statistics over examples are
     computed for each draw and then averaged over draws.
+
+    Ties are broken at random. A score with many ties (a count such as ``forgetting``: most
+    examples of one run are never forgotten) cannot order the examples of a tied block, so its
+    few-run averages show large rank changes that fall as averaging breaks the ties: the curve says
+    how many runs it takes before the score orders the examples at all. ``tied_fraction`` says how
+    much of a point is ties.
 
     Parameters
     ----------
@@ -397,7 +435,8 @@ def stability_curve(values: np.ndarray, repeats: int = DEFAULT_REPEATS, seed: in
     DataFrame with columns ``n_runs``, ``repeats``, ``rank_change_median`` (median absolute rank
     change, fraction of the dataset), ``rank_change_q95`` (the 95th percentile: 95% of the examples
     move less, the upper end of the interval [0, q95] that holds 95% of them) and ``split_change``
-    (fraction of examples that change side of the 50% split).
+    (fraction of examples that change side of the 50% split) and ``tied_fraction`` (share of the
+    examples tied with another in an average of ``n`` runs).
     """
     values = np.asarray(values, dtype=np.float64)
     n_runs = values.shape[0]
@@ -411,7 +450,7 @@ def stability_curve(values: np.ndarray, repeats: int = DEFAULT_REPEATS, seed: in
     for set_size in range(1, n_runs // 2 + 1):
         shuffled = generator.permuted(np.tile(np.arange(n_runs), (repeats, 1)), axis=1)
         first, second = shuffled[:, :set_size], shuffled[:, set_size : 2 * set_size]
-        rank_change, side_changed = split_rank_change(values, first, second)
+        rank_change, side_changed = split_rank_change(values, first, second, generator)
         rows.append(
             {
                 "n_runs": set_size,
@@ -419,6 +458,7 @@ def stability_curve(values: np.ndarray, repeats: int = DEFAULT_REPEATS, seed: in
                 "rank_change_median": np.median(rank_change, axis=1).mean(),
                 "rank_change_q95": np.quantile(rank_change, RANK_CHANGE_QUANTILE, axis=1).mean(),
                 "split_change": side_changed.mean(axis=1).mean(),
+                "tied_fraction": tied_fraction(_selection_weights(first, n_runs) @ values).mean(),
             }
         )
     return pd.DataFrame(rows, columns=list(STABILITY_COLUMNS[1:]))

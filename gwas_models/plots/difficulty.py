@@ -10,6 +10,8 @@ interactive backend (notebooks still display a returned Figure). Nothing here ca
 
 from __future__ import annotations
 
+import textwrap
+
 import math
 from typing import Sequence
 
@@ -20,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from gwas_models.analysis.difficulty import ScoreCorrelations, ScorePca
+from gwas_models.analysis.difficulty import TIE_HEAVY_FRACTION, ScoreCorrelations, ScorePca
 from gwas_models.plots._style import BAND_COLOUR, CLASS_COLOURS, new_axes
 
 LINE_COLOUR = CLASS_COLOURS[0]
@@ -208,7 +210,26 @@ def plot_stability(table: pd.DataFrame, fig: Figure | None = None) -> Figure:
     axes[0].set_ylabel("fraction of the dataset", fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, frameon=False)
+    note = tie_note(table)
+    if note:
+        # A figure-level label, so that the layout keeps room for it under the panels.
+        fig.supxlabel(textwrap.fill(note, 150), fontsize=7, color="#555555", x=0.01, ha="left")
     return fig
+
+
+def tie_note(table: pd.DataFrame) -> str:
+    """A caption for tie-heavy scores: what their curves mean ("" when no score is tie-heavy)."""
+    if "tied_fraction" not in table:
+        return ""
+    first = table.sort_values("n_runs").groupby("score", sort=False).first()
+    heavy = first[first["tied_fraction"] >= TIE_HEAVY_FRACTION]
+    if heavy.empty:
+        return ""
+    shares = ", ".join(f"{_label(score)} {fraction:.0%}" for score, fraction in heavy["tied_fraction"].items())
+    return (
+        f"Tied examples in one run: {shares}. Ties are broken at random: a tied block is unordered, so "
+        "these curves start high and fall as averaging runs breaks the ties."
+    )
 
 
 # ------------------------------------------------------------------------------------------
