@@ -88,3 +88,22 @@ def test_sizes_cli_bad_input(run_gwasm, tmp_path, args):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gwasm: error:")
     assert not (tmp_path / "res").exists()
+
+
+def test_size_effect_p_is_exact_for_few_pairs():
+    """Every ordering of 3 pairs has |ρ| >= 0.5, so ρ = 0.5 has p = 1 (the t approximation says 0.67);
+    4 pairs in perfect order: 2 of the 24 pairings reach |ρ| = 1, p = 1/12."""
+    three = pd.DataFrame({"SIZE_RATIO": [1.5, 3.0, 10.0], "MEAN_NEG_LOG10_P": [1.0, 3.0, 2.0]})
+    assert size_effect_correlation(three) == pytest.approx((0.5, 1.0))
+    four = pd.DataFrame({"SIZE_RATIO": [1.5, 3.0, 10.0, 20.0], "MEAN_NEG_LOG10_P": [1.0, 2.0, 3.0, 4.0]})
+    assert size_effect_correlation(four) == pytest.approx((1.0, 1 / 12))
+
+
+def test_the_sizes_figure_gives_the_p_value_next_to_rho():
+    from gwas_models.plots.capacity import capacity_scatter
+
+    table = pd.DataFrame(
+        {"A": ["a", "a", "b"], "B": ["b", "c", "c"], "SIZE_RATIO": [1.5, 3.0, 10.0], "MEAN_NEG_LOG10_P": [1.0, 3.0, 2.0]}
+    )
+    ax = capacity_scatter(table)
+    assert "Spearman ρ = 0.50, p = 1 over 3 pairs" in ax.get_title()

@@ -33,8 +33,8 @@ def capacity_scatter(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameter count ratio (larger / smaller)")
     ax.set_ylabel("mean −log10 p over examples and scores")
-    rho, _ = size_effect_correlation(table)
-    subtitle = f"Spearman ρ = {rho:.2f} over {len(table)} pairs" if np.isfinite(rho) else "fewer than 3 pairs: no correlation"
+    rho, p = size_effect_correlation(table)
+    subtitle = f"Spearman ρ = {rho:.2f}, p = {p:.2g} over {len(table)} pairs" if np.isfinite(rho) else "fewer than 3 pairs: no correlation"
     ax.set_title(f"Difficulty change vs model size\n{subtitle}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.margins(x=0.15, y=0.12)
