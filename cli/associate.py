@@ -41,7 +41,13 @@ def associate_command(
         None, "--out", help=f"Output prefix [default: {DEFAULT_RESULTS_DIR}/<dataset>]; files are <prefix>.<A>_vs_<B>.*"
     ),
     test: str = typer.Option(
-        DEFAULT_SETTINGS.test, "--test", help=f"{', '.join(TESTS)} (permutation: Welch's t with label permutations)."
+        DEFAULT_SETTINGS.test,
+        "--test",
+        help=(
+            f"{', '.join(TESTS)} (permutation: Welch's t with label permutations; moderated: limma's "
+            "empirical-Bayes moderated t, which shrinks each example's variance towards a prior fitted "
+            "across examples; with --paired, of the paired differences)."
+        ),
     ),
     adjust: str = typer.Option(",".join(DEFAULT_SETTINGS.adjust), "--adjust", help="Comma-separated multiple-testing adjustments."),
     alpha: float = typer.Option(
@@ -50,7 +56,11 @@ def associate_command(
     normalize: str = typer.Option(
         DEFAULT_SETTINGS.normalize,
         "--normalize",
-        help=f"{', '.join(NORMALIZATIONS)}, within each run across examples (rank removes a global shift).",
+        help=(
+            f"{', '.join(NORMALIZATIONS)}, within each run across examples: rank (normal scores of the ranks) and "
+            "zscore remove a run's global shift, center_class its shift within each class; rank is refused for "
+            "heavily tied scores (accuracy, forgetting), whose tied blocks would create differences."
+        ),
     ),
     paired: bool = typer.Option(DEFAULT_SETTINGS.paired, "--paired", help="Pair runs of A and B that share a seed (paired t-test)."),
     permutations: int = typer.Option(
@@ -68,6 +78,13 @@ def associate_command(
     For each example, the score of the runs of A is compared with that of the runs of B by an
     independent two-sample test; p-values are adjusted over examples, λGC is reported, and the
     summary statistics go to <prefix>.<A>_vs_<B>.sumstats.tsv / .parquet with a .log.
+
+    Prefer --test moderated (limma's eBayes, Smyth 2004) with few runs per architecture (say 3 to
+    10) and many examples whose variances vary smoothly from one example to the next: each
+    example's noisy variance borrows strength from all the others, which adds degrees of freedom
+    and power while keeping the error rate. It assumes one common prior for the variances of a
+    score; when a few examples have wildly different variances, or runs are many (the prior then
+    adds little), Welch's t is the safer choice. The log reports the prior (d0, s0^2) per score.
 
     Example: gwasm associate resnet20 vgg16 --scores aum,loss --adjust bonferroni,fdr_bh
     """

@@ -85,10 +85,11 @@ def demo_steps(
     steps += [
         ("list the runs", ["runs", "--store", store]),
         ("associate every pair of architectures", ["associate", *archs, "--store", store, "--out", prefix]),
-        (f"Manhattan plot of {first} vs {second}", ["manhattan", f"{pair}.sumstats.parquet", "--out", f"{pair}.manhattan.png"]),
-        ("Miami plot per score", ["manhattan", f"{pair}.sumstats.parquet", "--signed", "--facet", "--out", f"{pair}.manhattan.facets.png"]),
-        ("QQ plot", ["qq", f"{pair}.sumstats.parquet", "--out", f"{pair}.qq.png"]),
-        ("gallery of sensitive examples", ["gallery", f"{everything}.sumstats.parquet", "--store", store, "--out", f"{everything}.gallery.png"]),
+        # Figures go beside their summary statistics, under the names they get by hand.
+        (f"Manhattan plot of {first} vs {second}", ["manhattan", f"{pair}.sumstats.parquet"]),
+        ("Miami plot per score", ["manhattan", f"{pair}.sumstats.parquet", "--signed", "--facet"]),
+        ("QQ plot", ["qq", f"{pair}.sumstats.parquet"]),
+        ("gallery of sensitive examples", ["gallery", f"{everything}.sumstats.parquet", "--store", store]),
         (
             "fingerprint the architectures",
             ["fingerprint", first, second, "--store", store, "--out", f"{prefix}.fingerprint", "--save", f"{prefix}.fingerprint.json"],
@@ -99,7 +100,7 @@ def demo_steps(
         third = str(comparison_stem(prefix, (first, archs[2])))
         steps.insert(
             len(archs) + 3,
-            (f"Manhattan plot of {first} vs {archs[2]}", ["manhattan", f"{third}.sumstats.parquet", "--out", f"{third}.manhattan.png"]),
+            (f"Manhattan plot of {first} vs {archs[2]}", ["manhattan", f"{third}.sumstats.parquet"]),
         )
     analysed = analysed or first
     for analysis in ("variance", "stability", "correlate", "pca"):

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from gwas_models.workflows import plots
-from gwas_models.workflows.plots import COMBINED, DEFAULT_ALPHA, DEFAULT_GALLERY_K
+from gwas_models.workflows.plots import DEFAULT_ALPHA, DEFAULT_GALLERY_K
 from gwasm_cli.app import app
 
 
@@ -39,7 +39,9 @@ DATASET_OPTION = typer.Option(None, "--dataset", help="Dataset in the store (def
 @app.command("manhattan")
 def manhattan_command(
     sumstats: Optional[Path] = SUMSTATS_ARGUMENT,
-    score: str = typer.Option(COMBINED, "--score", help="Score to plot, or 'combined' (mean -log10 p over scores)."),
+    score: Optional[str] = typer.Option(
+        None, "--score", help="Score to plot (default: the file's only score, else 'combined', the evidence over scores)."
+    ),
     out: Optional[Path] = OUT_OPTION,
     alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", help="Family-wise level of the Bonferroni line: p = alpha / n_tests."),
     suggestive: Optional[float] = typer.Option(None, "--suggestive", help="p-value of the dashed suggestive line (default 1 / n_tests)."),

@@ -22,7 +22,15 @@ from gwas_models import __version__
 from gwas_models.errors import ResultsError
 from gwas_models.formats.atomic import write_text_atomic
 from gwas_models.formats.sumstats import PARQUET_SUFFIX, read_sumstats
-from gwas_models.formats.sumstats_schema import COMBINED_SCORES, inflation_level, ranking_score
+from gwas_models.formats.sumstats_schema import (
+    COMBINED_SCORES,
+    LAMBDA_STRONG_ABOVE,
+    LAMBDA_WARN_ABOVE,
+    RANKING_COLUMN,
+    inflation_level,
+    ranking_column,
+    ranking_score,
+)
 
 COMMANDS_FILE = "commands.log"
 MAX_TABLE_ROWS = 25
@@ -143,7 +151,11 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
         p = pd.to_numeric(block["P"], errors="coerce").to_numpy(dtype=float)
         tested = np.isfinite(p)
         n_tested = int(tested.sum())
-        combined = str(score) in COMBINED_SCORES  # means of -log10 p: rankings, not p-values
+        combined = str(score) in COMBINED_SCORES
+        # Combined rows hold a Cauchy combination p (hits count) when the table has the ranking
+        # column; in older tables their P was the geometric mean p, a ranking (no hits). Never a λ:
+        # they are not one test per example of one score.
+        ranking_only = combined and RANKING_COLUMN not in frame.columns
         if combined or n_tested == 0:
             lam = np.nan
         else:
@@ -155,15 +167,16 @@ def association_summary(path: Path, alpha: float = 0.01) -> tuple[pd.DataFrame, 
                 "SCORE": score,
                 "N_TESTED": n_tested,
                 "LAMBDA_GC": lam,
-                "BONFERRONI_HITS": np.nan if combined else int(np.sum(neg[np.isfinite(neg)] > threshold)),
+                "BONFERRONI_HITS": np.nan if ranking_only else int(np.sum(neg[np.isfinite(neg)] > threshold)),
                 "MAX_NEG_LOG10_P": float(np.nanmax(neg)) if np.isfinite(neg).any() else np.nan,
             }
         )
     # The paper's ranking: over every pair when the table has it, else over the scores.
     ranking = ranking_score(frame["SCORE"].astype(str))
     top_source = frame if ranking is None else frame[frame["SCORE"].astype(str) == ranking]
-    columns = [c for c in ("#CHROM", "ID", "SCORE", "NEG_LOG10_P", "HARDER_IN", "HARDEST_IN", "EASIEST_IN") if c in top_source.columns]
-    top = top_source.sort_values("NEG_LOG10_P", ascending=False).head(10)[columns]
+    order = ranking_column(ranking) if ranking is not None and ranking_column(ranking) in frame.columns else "NEG_LOG10_P"
+    columns = [c for c in ("#CHROM", "ID", "SCORE", "NEG_LOG10_P", order, "HARDER_IN", "HARDEST_IN", "EASIEST_IN") if c in top_source.columns]
+    top = top_source.sort_values(order, ascending=False).head(10)[list(dict.fromkeys(columns))]
     return pd.DataFrame(rows), top
 
 
@@ -231,7 +244,12 @@ def render_report(results_dir: Path, store: Path | None = None, title: str = "gw
             for s, v in zip(per_score["SCORE"], per_score["LAMBDA_GC"])
             if np.isfinite(v)
         )
-        body.append(f"<h3>{html.escape(path.name)}</h3><p>λGC: {lambdas or 'n/a'}</p>")
+        body.append(
+            f"<h3>{html.escape(path.name)}</h3><p>λGC: {lambdas or 'n/a'} <small>(coloured above "
+            f"{LAMBDA_WARN_ABOVE:g} and {LAMBDA_STRONG_ABOVE:g}; with replicate runs λ varies widely even "
+            "without any difference: whether it is beyond run-to-run noise is said by its relabelling "
+            "null in the comparison's .log)</small></p>"
+        )
         body.append(_table_html(per_score))
         body.append("<p>Top examples by combined evidence:</p>" + _table_html(top))
     for log in inputs.logs:

@@ -20,6 +20,7 @@ from gwas_models.analysis.association import (
     group_moments,
     mean_neg_log10_p,
     normalize_within_runs,
+    rank_ties_reason,
     two_sample_test,
     welch_anova,
     welch_anova_by_group,
@@ -222,19 +223,73 @@ def test_group_moments_match_numpy_and_flag_constant_columns():
 
 
 def test_normalize_within_runs():
-    values = np.array([[3.0, 1.0, 2.0, np.nan], [10.0, 30.0, 20.0, 20.0]])
-    ranks = normalize_within_runs(values, "rank")
-    np.testing.assert_allclose(ranks[0, :3], [1.0, 1 / 3, 2 / 3])
+    values = np.array([[3.0, 1.0, 2.0, np.nan, 5.0, 6.0, 7.0, 8.0], [10.0, 30.0, 20.0, 20.0, 40.0, 50.0, 60.0, 70.0]])
+    ranks = normalize_within_runs(values, "rank")  # normal scores of the ranks: Φ⁻¹((rank - ½) / n)
+    np.testing.assert_allclose(ranks[0, :3], stats.norm.ppf(np.array([2.5, 0.5, 1.5]) / 7))
     assert np.isnan(ranks[0, 3])
-    np.testing.assert_allclose(ranks[1], [0.25, 1.0, 0.625, 0.625])
+    np.testing.assert_allclose(ranks[1, :4], stats.norm.ppf(np.array([0.5, 3.5, 2.0, 2.0]) / 8))  # a tie of two (25%) is averaged
     shifted = normalize_within_runs(values + 5.0, "rank")
     np.testing.assert_array_equal(np.isnan(shifted), np.isnan(ranks))
     np.testing.assert_allclose(shifted[~np.isnan(shifted)], ranks[~np.isnan(ranks)])
     z = normalize_within_runs(values[1:], "zscore")
     assert z.mean() == pytest.approx(0.0, abs=1e-12) and z.std() == pytest.approx(1.0)
     np.testing.assert_array_equal(normalize_within_runs(values, "none"), values)  # as they are, NaN included
-    with pytest.raises(InputError, match="method must be one of none, rank, zscore, got 'quantile'"):
+    with pytest.raises(InputError, match="method must be one of none, rank, zscore, center_class, got 'quantile'"):
         normalize_within_runs(values, "quantile")
+
+
+def test_center_class_removes_each_runs_shift_within_each_class():
+    rng = np.random.default_rng(11)
+    labels = np.arange(60) % 3
+    base = rng.normal(size=(1, 60))
+    shifts = rng.normal(0.0, 5.0, (4, 3))  # a shift per run and class
+    values = base + shifts[:, labels]
+    values[1, 7] = np.nan
+    centred = normalize_within_runs(values, "center_class", labels=labels)
+    for c in range(3):
+        members = labels == c
+        np.testing.assert_allclose(np.nanmean(centred[:, members], axis=1), 0.0, atol=1e-12)
+    # The shifts are gone: every complete run is the same centred baseline.
+    complete = np.isfinite(values).all(axis=0)
+    np.testing.assert_allclose(centred[0, complete], centred[2, complete], atol=1e-12)
+    assert np.isnan(centred[1, 7])
+    with pytest.raises(InputError, match="labels are needed") as missing:
+        normalize_within_runs(values, "center_class")
+    assert missing.value.parameter == "labels"
+
+
+def test_rank_is_refused_for_heavily_tied_scores_and_kept_for_continuous_ones():
+    rng = np.random.default_rng(12)
+    counts = np.minimum(rng.poisson(0.4, (6, 500)), 3).astype(float)  # most examples never forgotten
+    assert rank_ties_reason(counts) is not None
+    with pytest.raises(InputError, match=r"method='rank' is not valid .* tied at 0") as refused:
+        normalize_within_runs(counts, "rank")
+    assert refused.value.parameter == "method"
+    continuous = rng.normal(size=(6, 500))
+    assert rank_ties_reason(continuous) is None
+    assert rank_ties_reason(np.round(continuous, 2)) is None  # many small ties are harmless
+    np.testing.assert_allclose(normalize_within_runs(counts, "zscore").mean(axis=1), 0.0, atol=1e-12)  # still allowed
+
+
+def test_essentially_constant_groups_get_const_like_r():
+    """Defect 4: groups equal up to their last bits gave t ~ 1e16 and p ~ 1e-154 with ERRCODE '.'.
+
+    R's t.test refuses them ("data are essentially constant": stderr < 10 eps max(|mx|, |my|));
+    a genuinely tiny spread of small or of large scores is still tested."""
+    eps = np.finfo(np.float64).eps
+    a = np.array([1.0, 1.0, 1.0, 1.0, 1.0 + eps])
+    b = np.array([2.0, 2.0, 2.0, 2.0, 2.0 + 2 * eps])
+    for test in ("welch", "student"):
+        result = two_sample_test(a, b, test)
+        assert result.errcode[0] == "CONST" and np.isnan(result.p[0]) and np.isnan(result.t_stat[0])
+    assert welch_anova([a, b, b + 1.0]).errcode[0] == "CONST"
+    # Tiny but genuine spreads: small scores, and a 1e-9 spread on scores near 1.
+    spread = np.array([1.0, 1.1, 0.9, 1.05, 0.95])
+    for offset, scale in ((0.0, 1e-12), (1.0, 1e-9)):
+        result = two_sample_test(offset + scale * spread, offset + scale * 1.5 * spread)
+        reference = stats.ttest_ind(offset + scale * 1.5 * spread, offset + scale * spread, equal_var=False)
+        assert result.errcode[0] == "." and result.p[0] == pytest.approx(reference.pvalue, rel=1e-4)  # data rounded at 1e-7
+    assert welch_anova([spread * 1e-12, spread * 2e-12, spread * 3e-12]).errcode[0] == "."
 
 
 def test_mean_neg_log10_p_skips_untested_entries():

@@ -51,21 +51,26 @@ def test_pair_end_to_end(store, run_gwasm, tmp_path):
     code, out, err = run_gwasm("associate", "resnet20", "vgg", "--dataset", "toy", "--store", store)
     assert code == 0, err
     results = tmp_path / "gwasm-results"
-    tsv = results / "toy.resnet20_vs_vgg.sumstats.tsv"
+    tsvs = {score: results / f"toy.resnet20_vs_vgg.{score}.sumstats.tsv" for score in ("loss", "aum", "combined")}
     parquet = results / "toy.resnet20_vs_vgg.sumstats.parquet"
     log = results / "toy.resnet20_vs_vgg.log"
-    assert tsv.is_file() and parquet.is_file() and log.is_file()
-    table = read_sumstats(tsv)
+    assert all(tsv.is_file() for tsv in tsvs.values()) and parquet.is_file() and log.is_file()
+    assert sorted(p.name for p in results.glob("toy.resnet20_vs_vgg*")) == sorted([parquet.name, log.name, *(t.name for t in tsvs.values())])
+    table = read_sumstats(parquet)
     assert list(table.columns[:8]) == ["#CHROM", "POS", "ID", "LABEL", "SCORE", "A", "B", "N_A"]
     assert list(table.columns[-6:]) == ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY", "ERRCODE"]
     assert len(table) == N_EXAMPLES * 3 and set(table["SCORE"]) == {"loss", "aum", "combined"}
     assert set(table["#CHROM"]) == {"cat", "dog", "frog"} and (table["N_A"] == 5).all()
-    pd.testing.assert_frame_equal(table, read_sumstats(parquet))
+    for score, tsv in tsvs.items():  # one association per example in each TSV, as GWAS tools expect
+        rows = read_sumstats(tsv)
+        assert len(rows) == N_EXAMPLES and rows["ID"].is_unique and set(rows["SCORE"]) == {score}
+        pd.testing.assert_frame_equal(rows, table[table["SCORE"] == score].reset_index(drop=True))
     top = table[table["SCORE"] == "combined"].nlargest(4, "NEG_LOG10_P")
     assert set(top["ID"]) == {0, 1, 2, 3} and (top["HARDER_IN"] == "vgg").all()
     text = log.read_text()
     assert "resnet20: 5 runs, seeds 0-4" in text and "lambda_GC" in text and "gwasm associate resnet20 vgg" in text
-    assert "resnet20 vs vgg" in out and "lambda_GC" in out and str(tsv.relative_to(tmp_path)) in out
+    assert "resnet20 vs vgg" in out and "lambda_GC" in out
+    assert all(str(path.relative_to(tmp_path)) in out for path in (parquet, *tsvs.values()))
     assert latest_sumstats(results) == parquet
 
 
@@ -76,12 +81,13 @@ def test_three_architectures_with_an_output_prefix(store, run_gwasm, tmp_path):
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "res").glob("*.sumstats.tsv"))
     assert names == [
-        "run1.resnet20_vs_mlp.sumstats.tsv",
-        "run1.resnet20_vs_vgg.sumstats.tsv",
-        "run1.resnet20_vs_vgg_vs_mlp.sumstats.tsv",
-        "run1.vgg_vs_mlp.sumstats.tsv",
+        "run1.resnet20_vs_mlp.aum.sumstats.tsv",
+        "run1.resnet20_vs_vgg.aum.sumstats.tsv",
+        "run1.resnet20_vs_vgg_vs_mlp.aum.sumstats.tsv",
+        "run1.resnet20_vs_vgg_vs_mlp.combined_pairs.sumstats.tsv",
+        "run1.vgg_vs_mlp.aum.sumstats.tsv",
     ]
-    pair = read_sumstats(tmp_path / "res" / "run1.resnet20_vs_mlp.sumstats.tsv")
+    pair = read_sumstats(tmp_path / "res" / "run1.resnet20_vs_mlp.aum.sumstats.tsv")
     assert len(pair) == N_EXAMPLES and set(pair["SCORE"]) == {"aum"}  # one score: no combined rows
     oneway = read_sumstats(tmp_path / "res" / "run1.resnet20_vs_vgg_vs_mlp.sumstats.parquet")
     assert {"F_STAT", "DF1", "DF2", "HARDEST_IN"} <= set(oneway.columns)
@@ -102,8 +108,11 @@ def test_permutation_test_is_reproducible_and_warns_about_its_floor(store, run_g
     assert "gwasm: warning:" in err and "smallest permutation p" in err
     parquet = tmp_path / "gwasm-results" / "toy.resnet20_vs_vgg.sumstats.parquet"
     first = read_sumstats(parquet)
-    assert list(first.columns[-3:]) == ["EMP1", "EMP2", "ERRCODE"] and first["EMP1"].min() >= 1 / 31
-    assert "--seed 3" in (tmp_path / "gwasm-results" / "toy.resnet20_vs_vgg.log").read_text()
+    # 5 vs 5 runs: 126 partitions, all enumerated (exact p), whatever --permutations says.
+    assert list(first.columns[-3:]) == ["EMP1", "EMP2", "ERRCODE"] and first["EMP1"].min() >= 1 / 126
+    log = (tmp_path / "gwasm-results" / "toy.resnet20_vs_vgg.log").read_text()
+    assert "--seed 3" in log and "exact permutation p: all 126 distinct relabellings" in log
+    assert "smallest reachable p 0.00794" in log
     assert run_gwasm(*args)[0] == 0
     pd.testing.assert_frame_equal(first, read_sumstats(parquet))
 
@@ -115,7 +124,7 @@ def test_paired_normalised_and_gwas_ssf_outputs(store, run_gwasm, tmp_path):
     )  # fmt: skip
     assert code == 0, err
     results = tmp_path / "gwasm-results"
-    table = read_sumstats(results / "toy.resnet20_vs_vgg.sumstats.tsv")
+    table = read_sumstats(results / "toy.resnet20_vs_vgg.loss.sumstats.tsv")
     assert list(table.columns[-3:]) == ["HOLM", "FDR_BH", "ERRCODE"] and (table["DF"].dropna() == 4).all()
     log = (results / "toy.resnet20_vs_vgg.log").read_text()
     assert "paired t-test" in log and "normalize: rank" in log and "alpha: 0.05" in log
@@ -127,7 +136,7 @@ def test_paired_normalised_and_gwas_ssf_outputs(store, run_gwasm, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["resnet20", "nope"], "unknown architecture 'nope'"),
+        (["resnet20", "nope"], "no runs of 'nope' for dataset 'toy'"),
         (["resnet20"], "at least two architectures"),
         (["resnet20", "solo"], "'solo' has 1 run"),
         (["resnet20", "mlp", "--paired"], "seeds only in resnet20: 3,4; only in mlp: 7"),
@@ -136,9 +145,9 @@ def test_paired_normalised_and_gwas_ssf_outputs(store, run_gwasm, tmp_path):
         (["resnet20", "vgg", "--adjust", "bonferroni,bh"], "unknown adjustment method 'bh'"),
         (["resnet20", "vgg", "--alpha", "1.5"], "alpha must be strictly between 0 and 1"),
         (["resnet20", "vgg", "--alpha", "0"], "alpha must be strictly between 0 and 1"),
-        (["resnet20", "vgg", "--test", "wilcoxon"], "must be one of welch, student, permutation, got 'wilcoxon'"),
+        (["resnet20", "vgg", "--test", "wilcoxon"], "must be one of welch, student, permutation, moderated, got 'wilcoxon'"),
         (["resnet20", "vgg", "--test", "permutation", "--permutations", "0"], "permutations must be at least 1"),
-        (["resnet20", "vgg", "--normalize", "quantile"], "must be one of none, rank, zscore, got 'quantile'"),
+        (["resnet20", "vgg", "--normalize", "quantile"], "must be one of none, rank, zscore, center_class, got 'quantile'"),
         (["resnet20", "vgg", "--format", "vcf"], "must be one of plink, gwas-ssf, got 'vcf'"),
         (["resnet20", "vgg", "--all"], "not both"),
     ],
@@ -175,5 +184,5 @@ def test_the_workflow_writes_each_comparison_hands_it_over_and_records_where_it_
     assert all(len(c.sumstats) == 0 for c in result.study.comparisons)  # ...then dropped
     assert result.written == tuple(paths for _, _, paths in seen)
     first = result.written[0]
-    assert read_sumstats_metadata(first.tsv) == {"store": str(store.resolve()), "dataset": "clean", "archs": ["a", "b"], "scores": ["loss"]}
+    assert read_sumstats_metadata(first.tsv["loss"]) == {"store": str(store.resolve()), "dataset": "clean", "archs": ["a", "b"], "scores": ["loss"]}
     assert first.log.read_text().splitlines()[1] == "command (effective): rerun a b c"

@@ -13,7 +13,8 @@ from gwas_models.analysis.simulate import simulate_score_matrix, simulate_scores
 from gwas_models.analysis.association_log import format_log, format_summary
 from gwas_models.analysis.study import AssociationSettings, associate
 from gwas_models.errors import InputError
-from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS, ONEWAY_COLUMNS, PAIR_COLUMNS
+from gwas_models.analysis.combine import cauchy_combination
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS, ONEWAY_COLUMNS, PAIR_COLUMNS, RANKING_COLUMN
 from gwas_models.matrix import ScoreMatrix
 
 
@@ -78,17 +79,32 @@ def test_untested_examples_have_codes_and_stay_out_of_adjustment_and_lambda(two_
     assert combined.loc[20, "ERRCODE"] == "."
 
 
-def test_combined_rows_average_minus_log10_p_and_orient_the_effect(two_scores):
-    table = associate(two_scores, ["r", "v"]).pairs[0].sumstats
+def test_combined_rows_hold_the_cauchy_combination_and_the_mean_as_a_ranking(two_scores):
+    """Combined rows: P / NEG_LOG10_P from ACAT over the scores (a p-value, adjusted like a score's),
+    MEAN_NEG_LOG10_P the paper's mean -log10 p (a ranking); before, NEG_LOG10_P held the mean and
+    P the geometric mean, with no adjusted p."""
+    comparison = associate(two_scores, ["r", "v"]).pairs[0]
+    table = comparison.sumstats
     by_score = {s: table[table["SCORE"].astype(str) == s].reset_index(drop=True) for s in ("loss", "aum", COMBINED)}
-    expected = (by_score["loss"]["NEG_LOG10_P"] + by_score["aum"]["NEG_LOG10_P"]) / 2
-    np.testing.assert_allclose(by_score[COMBINED]["NEG_LOG10_P"].iloc[22:], expected.iloc[22:], rtol=1e-12)
-    np.testing.assert_allclose(by_score[COMBINED]["P"], 10 ** -by_score[COMBINED]["NEG_LOG10_P"], rtol=1e-12)
-    assert by_score[COMBINED][["BONF", "T_STAT", "BETA"]].isna().all().all()
+    combined = by_score[COMBINED]
+    evidence = np.vstack([by_score["loss"]["NEG_LOG10_P"], by_score["aum"]["NEG_LOG10_P"]])
+    p, neg_log10_p = cauchy_combination(evidence)
+    np.testing.assert_allclose(combined["NEG_LOG10_P"], neg_log10_p, rtol=1e-12)
+    np.testing.assert_allclose(combined["P"], p, rtol=1e-12)
+    expected_mean = (by_score["loss"]["NEG_LOG10_P"] + by_score["aum"]["NEG_LOG10_P"]) / 2
+    np.testing.assert_allclose(combined[RANKING_COLUMN].iloc[22:], expected_mean.iloc[22:], rtol=1e-12)
+    assert by_score["loss"][RANKING_COLUMN].isna().all()  # a single score's rows have no ranking column
+    np.testing.assert_allclose(combined["BONF"], np.minimum(combined["P"] * 300, 1.0), rtol=1e-12)
+    assert combined[["T_STAT", "BETA"]].isna().all().all()
+    assert comparison.combined[0].score == COMBINED
+    assert comparison.combined[0].n_significant["bonferroni"] == int((combined["BONF"] <= 0.01).sum())
+    # The paper's ranking: top() orders the combined rows by the mean, not by the ACAT p.
+    top = comparison.top(5)
+    assert list(top["ID"]) == list(combined.nlargest(5, RANKING_COLUMN)["ID"])
     # Planted examples 0-9 are harder in v: loss up, aum down, combined d positive.
     assert (by_score["loss"]["HARDER_IN"].iloc[:10] == "v").all()
     assert (by_score["aum"]["BETA"].iloc[:10] < 0).all() and (by_score["aum"]["HARDER_IN"].iloc[:10] == "v").all()
-    assert (by_score[COMBINED]["HARDER_IN"].iloc[:10] == "v").all()
+    assert (combined["HARDER_IN"].iloc[:10] == "v").all()
 
 
 def test_three_architectures_give_every_pair_and_a_welch_anova():
@@ -107,7 +123,10 @@ def test_three_architectures_give_every_pair_and_a_welch_anova():
     every = np.vstack(
         [c.sumstats[c.sumstats["SCORE"].astype(str) == s]["NEG_LOG10_P"].to_numpy() for c in study.pairs for s in ("loss", "aum")]
     )
-    np.testing.assert_allclose(pairs["NEG_LOG10_P"], every.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(pairs[RANKING_COLUMN], every.mean(axis=0), rtol=1e-12)  # the paper's ranking
+    np.testing.assert_allclose(pairs["NEG_LOG10_P"], cauchy_combination(every)[1], rtol=1e-12)  # ACAT over pair x score
+    assert pairs["BONF"].notna().all()
+    assert [s.score for s in study.oneway.combined] == [COMBINED, COMBINED_PAIRS]
     assert study.pairs[0].top(3)["SCORE"].astype(str).eq(COMBINED).all()
     assert study.oneway.top(2)["SCORE"].astype(str).eq(COMBINED_PAIRS).all()
 
@@ -137,7 +156,7 @@ def test_bad_inputs_raise_input_errors():
     matrix = simulate_score_matrix(np.random.default_rng(3), 20, {"a": 3, "b": 1, "c": 3})
     with pytest.raises(InputError, match="'b' has 1 run"):
         associate(matrix, ["a", "b"])
-    with pytest.raises(InputError, match="unknown architecture 'x'; architectures there: a, b, c"):
+    with pytest.raises(InputError, match="no runs of 'x'; architectures there: a, b, c"):
         associate(matrix, ["a", "x"])
     with pytest.raises(InputError, match="at least two architectures"):
         associate(matrix, ["a"])
@@ -185,3 +204,89 @@ def test_comparisons_can_be_handed_over_one_at_a_time_and_dropped(two_scores):
     assert rows == 900 and design.runs == {"r": tuple(range(6)), "v": tuple(range(5))} and design.pairs == ()
     assert len(study.pairs[0].sumstats) == 0 and study.pairs[0].scores[0].n_tested == 298
     assert "top examples" not in format_summary(study)
+
+
+def test_lambda_is_judged_against_its_relabelling_null_and_the_shift_on_run_means():
+    rng = np.random.default_rng(6)
+    matrix = simulate_score_matrix(rng, 400, {"a": 4, "b": 4}, run_offset_sd=1.0)
+    study = associate(matrix)
+    summary = study.pairs[0].scores[0]
+    null, shift = summary.lambda_null, summary.run_shift
+    # 4 v 4 runs allow 35 distinct relabellings: all of them, the observed one included.
+    assert null.exact and null.n_relabelings == 35 and null.n_examples == 400
+    assert null.lambda_gc == pytest.approx(summary.lambda_gc, rel=1e-12)
+    assert null.low <= null.median <= null.upper <= null.high
+    assert null.p == pytest.approx(np.mean(_relabelled_lambdas(matrix) >= null.lambda_gc * (1 - 1e-9)))
+    # The run-level test is Welch's t of the runs' mean scores.
+    means = matrix.values.mean(axis=1)
+    reference = stats.ttest_ind(means[4:], means[:4], equal_var=False)
+    assert shift.test == "welch" and shift.p == pytest.approx(reference.pvalue, rel=1e-10)
+    assert shift.difference == pytest.approx(means[4:].mean() - means[:4].mean())
+    assert study.pairs[0].summary().loc[0, "lambda_p"] == null.p
+    log = format_log(study, study.pairs[0])
+    assert "95th percentile under relabelling" in log and "all 35 relabellings" in log and "run means B - A" in log
+    assert "lambda_95" in format_summary(study)
+    # The same study gives the same null (a seeded default generator), and a paired study flips signs.
+    assert associate(matrix).pairs[0].scores[0].lambda_null == null
+    paired = associate(matrix, paired=True).pairs[0].scores[0]
+    assert paired.lambda_null.n_relabelings == 16 and paired.run_shift.test == "paired"
+
+
+def _relabelled_lambdas(matrix: ScoreMatrix) -> np.ndarray:
+    """λ of every partition of 8 runs into 4 + 4, computed one by one, the plain way."""
+    from itertools import combinations
+
+    from gwas_models.analysis.multitest import genomic_control_lambda
+
+    lambdas = []
+    for chosen in combinations(range(1, 8), 3):  # run 0 stays in A: each partition once
+        in_a = np.isin(np.arange(8), (0,) + chosen)
+        lambdas.append(genomic_control_lambda(stats.ttest_ind(matrix.values[~in_a], matrix.values[in_a], equal_var=False).pvalue))
+    return np.asarray(lambdas)
+
+
+def test_a_warning_needs_lambda_beyond_its_null_or_a_significant_shift_of_run_means():
+    rng = np.random.default_rng(7)
+    noisy = simulate_score_matrix(rng, 500, {"a": 8, "b": 8}, run_offset_sd=1.0, run_scale_sd=0.2)
+    comparison = associate(noisy).pairs[0]
+    assert comparison.warnings == ()  # the old rule warned at lambda_GC > 1.1 whatever its null
+    shifted = simulate_score_matrix(rng, 500, {"a": 8, "b": 8}, global_shift=1.0, run_offset_sd=0.3)
+    warnings = associate(shifted).pairs[0].warnings
+    assert any("beyond its null under relabelling" in w for w in warnings)
+    assert any("global shift" in w and "run means B - A" in w for w in warnings)
+    # Normalised, the shift is out of every test: the run-level test is still reported, not warned about.
+    centred = associate(shifted, normalize="center_class").pairs[0]
+    assert not any("global shift" in w for w in centred.warnings) and centred.scores[0].run_shift.p < 0.01
+
+
+def test_a_tied_count_example_does_not_become_a_hit_by_ranking():
+    """Defect 3: within-run ranks of a heavily tied count turned raw p 0.058 into 2e-6, a Bonferroni
+    hit among 400 null examples. Ranks of such scores are refused; the shift-only alternatives keep
+    the raw evidence."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for run in range(8):  # about 75% of each run tied at 1, the share varying between runs
+        share = 0.70 + 0.025 * (run % 4)
+        probs = np.array([1.0 - share - 0.05, share, 0.02, 0.015, 0.015])
+        rows.append(rng.choice(5, 400, p=probs).astype(float))
+    values = np.array(rows)
+    values[:, 0] = [1, 1, 1, 1, 2, 2, 2, 4]  # constant in a, spread in b
+    matrix = ScoreMatrix(
+        score="forgetting",
+        values=values,
+        groups=np.repeat(["a", "b"], 4),
+        seeds=np.tile(np.arange(4), 2),
+        example_id=np.arange(400),
+        labels=np.arange(400) % 10,
+        class_names=tuple(f"class{c}" for c in range(10)),
+        dataset="simulated",
+        higher_is_harder=True,
+    )
+    raw = associate(matrix).pairs[0].sumstats
+    assert raw.loc[0, "P"] == pytest.approx(0.0577, abs=1e-4)
+    with pytest.raises(InputError, match=r"normalize='rank' is not valid for score 'forgetting': in run a seed \d, \d+% of the scores are tied at 1") as refused:
+        associate(matrix, normalize="rank")
+    assert refused.value.parameter == "normalize"
+    for normalize in ("zscore", "center_class"):
+        table = associate(matrix, normalize=normalize).pairs[0].sumstats
+        assert table.loc[0, "P"] > 0.01 and not (table["BONF"] <= 0.01).any()

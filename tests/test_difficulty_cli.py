@@ -146,3 +146,22 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(run_gwasm, store, tmp_
     assert len(lines) == 1 and lines[0].startswith("gwasm: error:"), err
     assert message in lines[0]
     assert not out_dir.exists() and not (tmp_path / "gwasm-results").exists()
+
+
+def test_every_command_says_the_same_of_an_architecture_without_runs(run_gwasm, tmp_path):
+    """`associate`, `sizes` and the analyses: one message for one situation."""
+    from gwas_models.formats.store import RunKey, run_table, write_dataset_info, write_run
+
+    store = tmp_path / "store"
+    write_dataset_info(store, "toy", {"n_examples": 4, "class_names": ["a", "b"], "source": {}})
+    for arch in ("resnet20", "vgg11"):
+        for seed in range(2):
+            values = np.random.default_rng(seed).random(4)
+            write_run(store, RunKey("toy", arch, seed), run_table(np.arange(4), np.array([0, 1, 0, 1]), {"loss": values}), {})
+    lines = []
+    for args in (["associate", "resnet20", "mlp"], ["sizes", "resnet20", "mlp"], ["variance", "mlp"]):
+        code, _, err = run_gwasm(*args, "--store", store, "--out", tmp_path / "out" / "x")
+        assert code == 2, err
+        lines.append(err.strip())
+    expected = f"gwasm: error: no runs of 'mlp' for dataset 'toy' in {store}; architectures there: resnet20, vgg11"
+    assert lines == [expected] * 3

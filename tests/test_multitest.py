@@ -14,6 +14,7 @@ from statsmodels.stats.multitest import multipletests
 from gwas_models.analysis.multitest import (
     ADJUST_METHODS,
     CHI2_1DF_MEDIAN,
+    adjust_neg_log10_p,
     adjust_pvalues,
     check_alpha,
     count_significant,
@@ -105,3 +106,47 @@ def test_adjusted_p_is_at_least_raw_p_and_at_most_one(p, method):
     np.testing.assert_array_equal(np.isfinite(adjusted), finite)
     assert np.all(adjusted[finite] >= p[finite] - 1e-15)
     assert np.all(adjusted[finite] <= 1.0)
+
+
+@pytest.mark.parametrize("method", ADJUST_METHODS)
+def test_log_space_adjustment_equals_statsmodels_where_p_is_representable(method):
+    rng = np.random.default_rng(2)
+    p = np.concatenate([rng.uniform(size=300), rng.uniform(0, 1e-6, 30), 10.0 ** -rng.uniform(20, 290, 10), [np.nan] * 3, [1.0]])
+    p = np.concatenate([p, p[:5]])  # ties
+    rng.shuffle(p)
+    with np.errstate(divide="ignore"):
+        neg_log10_p = -np.log10(p)
+    logged = adjust_neg_log10_p(neg_log10_p, [method])[method].to_numpy()
+    expected = adjust_pvalues(p, [method])[method].to_numpy()
+    finite = np.isfinite(p)
+    assert np.isnan(logged[~finite]).all() and (logged[finite] >= 0).all()
+    np.testing.assert_allclose(10.0 ** -logged[finite], expected[finite], rtol=1e-11, atol=0)
+
+
+def test_log_space_adjustment_far_below_the_smallest_double():
+    # Regression (issue 12): adjusted p below 1e-308 was 0. Every value here underflows as a p.
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 30
+    x = np.array([400.0, 350.5, 350.5, 2.0, 0.5, 1000.0])
+    n = len(x)
+    p = [mp.mpf(10) ** -mp.mpf(v) for v in x]
+    order = sorted(range(n), key=lambda i: p[i])
+
+    def exact(method: str) -> list:
+        ranked = [p[i] for i in order]
+        if method in ("bonferroni", "sidak"):
+            raw = [min(1, n * q) if method == "bonferroni" else -mp.expm1(n * mp.log1p(-q)) for q in ranked]
+        elif method == "holm":
+            raw = [min(1, max((n - j) * ranked[j] for j in range(k + 1))) for k in range(n)]
+        else:
+            factor = sum(mp.mpf(1) / i for i in range(1, n + 1)) if method == "fdr_by" else 1
+            raw = [min(1, min(ranked[j] * n / (j + 1) * factor for j in range(k, n))) for k in range(n)]
+        values = [0] * n
+        for rank, i in enumerate(order):
+            values[i] = -mp.log10(raw[rank])
+        return [float(v) for v in values]
+
+    logged = adjust_neg_log10_p(x)
+    for method in ADJUST_METHODS:
+        np.testing.assert_allclose(logged[method].to_numpy(), exact(method), rtol=1e-12, err_msg=method)
+    assert adjust_pvalues(10.0 ** -x)["bonferroni"].to_numpy()[0] == 0.0  # what float p makes of it

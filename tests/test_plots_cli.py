@@ -29,8 +29,9 @@ def sumstats_table():
 
 
 @pytest.fixture
-def sumstats_tsv(tmp_path, sumstats_table) -> Path:
-    return write_sumstats(sumstats_table, tmp_path / "results" / "toy", *ARCHS).tsv
+def sumstats_file(tmp_path, sumstats_table) -> Path:
+    """The long table (every score) of a comparison, in Parquet."""
+    return write_sumstats(sumstats_table, tmp_path / "results" / "toy", *ARCHS).parquet
 
 
 @pytest.fixture
@@ -77,9 +78,9 @@ def assert_not_blank(path: Path) -> None:
 
 
 @pytest.mark.parametrize("extension", ["png", "svg", "pdf"])
-def test_manhattan_writes_each_format(run_gwasm, sumstats_tsv, tmp_path, extension):
+def test_manhattan_writes_each_format(run_gwasm, sumstats_file, tmp_path, extension):
     out = tmp_path / "figures" / f"manhattan.{extension}"
-    code, stdout, stderr = run_gwasm("manhattan", sumstats_tsv, "--out", out)
+    code, stdout, stderr = run_gwasm("manhattan", sumstats_file, "--out", out)
     assert (code, stderr) == (0, "")
     assert str(out) in stdout
     assert_not_blank(out)
@@ -95,29 +96,41 @@ def test_default_input_is_the_latest_association_and_the_figure_goes_beside_it(r
         os.utime(path, (old_time, old_time))
     code, stdout, stderr = run_gwasm("manhattan")
     assert (code, stderr) == (0, "")
-    expected = newest.tsv.parent / "newer.resnet20_vs_vgg16.manhattan.combined.png"
+    expected = newest.parquet.parent / "newer.resnet20_vs_vgg16.manhattan.png"
     assert expected.is_file() and str(expected) in stdout
     assert_not_blank(expected)
 
 
-def test_signed_facet_and_qq_variants(run_gwasm, sumstats_tsv):
-    directory = sumstats_tsv.parent
-    assert run_gwasm("manhattan", sumstats_tsv, "--signed", "--score", "loss", "--annotate", "top", "--top-k", "3")[0] == 0
+def test_signed_facet_and_qq_variants(run_gwasm, sumstats_file):
+    directory = sumstats_file.parent
+    assert run_gwasm("manhattan", sumstats_file, "--signed", "--score", "loss", "--annotate", "top", "--top-k", "3")[0] == 0
     assert_not_blank(directory / "toy.resnet20_vs_vgg16.manhattan.loss.signed.png")
-    assert run_gwasm("manhattan", sumstats_tsv, "--facet", "--alpha", "0.05", "--suggestive", "1e-3")[0] == 0
-    assert_not_blank(directory / "toy.resnet20_vs_vgg16.manhattan.facet.png")
-    assert run_gwasm("qq", sumstats_tsv)[0] == 0
-    assert_not_blank(directory / "toy.resnet20_vs_vgg16.qq.scores.png")
-    assert run_gwasm("qq", sumstats_tsv, "--score", "aum", "--out", directory / "qq.pdf")[0] == 0
+    assert run_gwasm("manhattan", sumstats_file, "--facet", "--alpha", "0.05", "--suggestive", "1e-3")[0] == 0
+    assert_not_blank(directory / "toy.resnet20_vs_vgg16.manhattan.facets.png")
+    assert run_gwasm("qq", sumstats_file)[0] == 0
+    assert_not_blank(directory / "toy.resnet20_vs_vgg16.qq.png")
+    assert run_gwasm("qq", sumstats_file, "--score", "aum", "--out", directory / "qq.pdf")[0] == 0
     assert_not_blank(directory / "qq.pdf")
 
 
-def test_gallery_and_thumbnails_read_the_images_of_the_store(run_gwasm, sumstats_tsv, image_store, tmp_path):
+def test_a_per_score_tsv_is_plotted_under_its_comparison_stem(run_gwasm, sumstats_table, tmp_path):
+    paths = write_sumstats(sumstats_table, tmp_path / "per" / "toy", *ARCHS)
+    loss = paths.tsv["loss"]
+    assert loss.name == "toy.resnet20_vs_vgg16.loss.sumstats.tsv"
+    assert run_gwasm("manhattan", loss)[0] == 0  # its only score, without --score
+    assert run_gwasm("qq", loss)[0] == 0
+    assert run_gwasm("manhattan", paths.tsv["combined"])[0] == 0
+    directory = loss.parent
+    for name in ("manhattan.loss", "qq.loss", "manhattan"):  # as from the Parquet file with --score
+        assert_not_blank(directory / f"toy.resnet20_vs_vgg16.{name}.png")
+
+
+def test_gallery_and_thumbnails_read_the_images_of_the_store(run_gwasm, sumstats_file, image_store, tmp_path):
     out = tmp_path / "gallery.png"
-    code, _, stderr = run_gwasm("gallery", sumstats_tsv, "--store", image_store, "--k", "5", "--out", out)
+    code, _, stderr = run_gwasm("gallery", sumstats_file, "--store", image_store, "--k", "5", "--out", out)
     assert (code, stderr) == (0, "")
     assert_not_blank(out)
-    code, _, stderr = run_gwasm("manhattan", sumstats_tsv, "--thumbnails", "--store", image_store, "--out", tmp_path / "thumbs.png")
+    code, _, stderr = run_gwasm("manhattan", sumstats_file, "--thumbnails", "--store", image_store, "--out", tmp_path / "thumbs.png")
     assert (code, stderr) == (0, "")
     assert_not_blank(tmp_path / "thumbs.png")
 
@@ -125,7 +138,7 @@ def test_gallery_and_thumbnails_read_the_images_of_the_store(run_gwasm, sumstats
 def test_gallery_finds_store_and_dataset_in_the_sumstats_metadata(run_gwasm, sumstats_table, image_store, tmp_path):
     metadata = {"store": str(image_store), "dataset": "toy", "archs": list(ARCHS), "scores": ["loss", "aum"]}
     paths = write_sumstats(sumstats_table, tmp_path / "logged" / "toy", *ARCHS, metadata=metadata)
-    code, _, stderr = run_gwasm("gallery", paths.tsv)  # the TSV's metadata is in its Parquet copy
+    code, _, stderr = run_gwasm("gallery", paths.tsv["combined"])  # the TSV's metadata is in its Parquet copy
     assert (code, stderr) == (0, "")
     assert_not_blank(tmp_path / "logged" / "toy.resnet20_vs_vgg16.gallery.png")
 
@@ -148,25 +161,25 @@ def _assert_one_line_error(result, fragment: str, directory: Path, before: set[P
     ("arguments", "fragment"),
     [
         (["manhattan", "{missing}"], "not found"),
-        (["manhattan", "{tsv}", "--score", "grand"], "no score 'grand'"),
-        (["manhattan", "{tsv}", "--out", "{dir}/figure.jpg"], "must end in"),
-        (["manhattan", "{tsv}", "--alpha", "2"], "alpha"),
-        (["manhattan", "{tsv}", "--annotate", "some"], "some"),
-        (["qq", "{tsv}", "--score", "grand", "--out", "{dir}/qq.png"], "no score 'grand'"),
+        (["manhattan", "{file}", "--score", "grand"], "no score 'grand'"),
+        (["manhattan", "{file}", "--out", "{dir}/figure.jpg"], "must end in"),
+        (["manhattan", "{file}", "--alpha", "2"], "alpha"),
+        (["manhattan", "{file}", "--annotate", "some"], "some"),
+        (["qq", "{file}", "--score", "grand", "--out", "{dir}/qq.png"], "no score 'grand'"),
         (["qq", "{missing}"], "not found"),
-        (["gallery", "{tsv}", "--store", "{dir}/nostore", "--out", "{dir}/g.png"], "nostore"),
-        (["gallery", "{tsv}", "--out", "{dir}/g.tiff"], "must end in"),
+        (["gallery", "{file}", "--store", "{dir}/nostore", "--out", "{dir}/g.png"], "nostore"),
+        (["gallery", "{file}", "--out", "{dir}/g.tiff"], "must end in"),
     ],
 )
-def test_bad_input_is_one_error_line_and_writes_nothing(run_gwasm, sumstats_tsv, tmp_path, arguments, fragment):
-    names = {"missing": tmp_path / "missing.sumstats.tsv", "tsv": sumstats_tsv, "dir": tmp_path}
+def test_bad_input_is_one_error_line_and_writes_nothing(run_gwasm, sumstats_file, tmp_path, arguments, fragment):
+    names = {"missing": tmp_path / "missing.sumstats.tsv", "file": sumstats_file, "dir": tmp_path}
     before = files_under(tmp_path)
     result = run_gwasm(*[argument.format(**names) for argument in arguments])
     _assert_one_line_error(result, fragment, tmp_path, before)
 
 
 def test_a_table_without_needed_columns_is_one_error_line(run_gwasm, sumstats_table, tmp_path):
-    no_label = write_sumstats(sumstats_table.drop(columns=["LABEL"]), tmp_path / "r" / "nolabel", *ARCHS).tsv
+    no_label = write_sumstats(sumstats_table.drop(columns=["LABEL"]), tmp_path / "r" / "nolabel", *ARCHS).parquet
     before = files_under(tmp_path)
     _assert_one_line_error(run_gwasm("manhattan", no_label), "LABEL", tmp_path, before)
     not_sumstats = tmp_path / "r" / "other.sumstats.tsv"
@@ -175,8 +188,8 @@ def test_a_table_without_needed_columns_is_one_error_line(run_gwasm, sumstats_ta
     _assert_one_line_error(run_gwasm("qq", not_sumstats), "missing column", tmp_path, before)
 
 
-def test_non_image_dataset_is_one_error_line(run_gwasm, sumstats_tsv, sumstats_table, tmp_path):
+def test_non_image_dataset_is_one_error_line(run_gwasm, sumstats_file, sumstats_table, tmp_path):
     store = _store_with_images(tmp_path, sumstats_table, np.zeros((240, 1, 1, 16)))
     before = files_under(tmp_path)
-    result = run_gwasm("gallery", sumstats_tsv, "--store", store, "--out", tmp_path / "g.png")
+    result = run_gwasm("gallery", sumstats_file, "--store", store, "--out", tmp_path / "g.png")
     _assert_one_line_error(result, "not an image shape", tmp_path, before)

@@ -13,6 +13,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from scipy import stats
 
+from gwas_models.analysis.combine import cauchy_combination
 from gwas_models.errors import DataError, InputError, ResultsError
 from gwas_models.plots.manhattan import class_layout, manhattan, manhattan_facets, place_labels
 
@@ -35,13 +36,16 @@ def simulate_sumstats(
     seed: int = 0,
     class_names: list[str] | None = None,
     shuffle: bool = True,
+    legacy: bool = False,
 ) -> pd.DataFrame:
     """Summary statistics of ``n_classes × n_per_class`` examples for ``scores`` and ``combined``.
 
     Each score is a Welch t-test of ``n_runs`` v ``n_runs`` runs. ``n_signal`` examples (the first
     ids of the first classes, spread over classes) shift strongly, half harder under A and half
-    under B; ``n_failed`` examples per score have ``ERRCODE`` set and no p-value. Rows are
-    shuffled (``shuffle``) so that plots must order them themselves.
+    under B; ``n_failed`` examples per score have ``ERRCODE`` set and no p-value. The combined
+    rows hold the Cauchy combination p and, in ``MEAN_NEG_LOG10_P``, the mean -log10 p; with
+    ``legacy``, as tables did before that column: the mean in ``NEG_LOG10_P``. Rows are shuffled
+    (``shuffle``) so that plots must order them themselves.
     """
     rng = np.random.default_rng(seed)
     names = class_names or [f"class{c}" for c in range(n_classes)]
@@ -69,8 +73,14 @@ def simulate_sumstats(
     evidence = np.vstack(per_score_nlp)
     n_done = np.isfinite(evidence).sum(axis=0)
     mean_nlp = np.where(n_done > 0, np.nansum(evidence, axis=0) / np.maximum(n_done, 1), np.nan)
-    combined["NEG_LOG10_P"] = mean_nlp
-    combined["P"] = 10.0 ** -mean_nlp
+    if legacy:
+        combined["NEG_LOG10_P"] = mean_nlp
+        combined["P"] = 10.0 ** -mean_nlp
+    else:
+        combined["P"], combined["NEG_LOG10_P"] = cauchy_combination(evidence)
+        for frame in frames:
+            frame["MEAN_NEG_LOG10_P"] = np.nan
+        combined["MEAN_NEG_LOG10_P"] = mean_nlp
     combined["ERRCODE"] = np.where(n_done > 0, ".", "CONST")
     frames.append(combined)
     table = pd.concat(frames, ignore_index=True)
@@ -391,6 +401,28 @@ def test_bad_input_raises_the_library_errors():
     mixed = pd.concat([table, table.assign(B="vgg11")])
     with pytest.raises(InputError, match="several architecture pairs"):
         manhattan(mixed, ax=new_axes())
+
+
+def test_combined_p_gets_thresholds_and_its_ranking_gets_none():
+    """The combined rows' NEG_LOG10_P is now a Cauchy combination p: thresholds apply. Their ranking,
+    the mean -log10 p (and the combined rows of an older table, which held that mean), is drawn
+    without any threshold and says it is a ranking. Before, a Bonferroni line was drawn on the mean."""
+    table = simulate_sumstats()
+    rows = table[(table["SCORE"] == "combined") & (table["ERRCODE"] == ".")]
+    ax = manhattan(table, ax=new_axes())  # default: combined
+    assert line_y(ax, "bonferroni") == pytest.approx([-np.log10(0.01 / len(rows))])
+    np.testing.assert_allclose(np.sort(drawn_offsets(ax)[:, 1]), np.sort(rows["NEG_LOG10_P"]))
+    for ranked in (manhattan(table, ranking=True, ax=new_axes()), manhattan(simulate_sumstats(legacy=True), ax=new_axes())):
+        assert not any(line.get_gid() in ("bonferroni", "suggestive") for line in ranked.lines)
+        assert "ranking" in ranked.get_ylabel() and "not a p-value" in ranked.get_title(loc="left")
+        assert not any(str(t.get_gid()).endswith("-label") for t in ranked.texts)
+    ranked = manhattan(table, ranking=True, annotate="none", thin=False, ax=new_axes())
+    np.testing.assert_allclose(np.sort(drawn_offsets(ranked)[:, 1]), np.sort(rows["MEAN_NEG_LOG10_P"]))
+    panels = manhattan_facets(table, figure=Figure(figsize=(10, 6)), ranking=True)
+    assert [any(line.get_gid() == "bonferroni" for line in ax.lines) for ax in panels] == [True, True, False]
+    with pytest.raises(InputError, match="ranking draws a combined score") as refused:
+        manhattan(table, "loss", ranking=True, ax=new_axes())
+    assert refused.value.parameter == "ranking"
 
 
 def test_plots_a_table_written_by_the_association_study():

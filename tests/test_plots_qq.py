@@ -95,8 +95,26 @@ def test_one_curve_per_score_without_the_combined_evidence_unless_asked():
     ax = qq(table, ax=new_axes())
     drawn = {c.get_gid() for c in ax.collections if isinstance(c, PathCollection)}
     assert drawn == {"qq:loss", "qq:aum", "qq:el2n"}
-    ax = qq(table, "combined", ax=new_axes())
+    ax = qq(table, "combined", ax=new_axes())  # the Cauchy combination p: a p-value
     assert {c.get_gid() for c in ax.collections if isinstance(c, PathCollection)} == {"qq:combined"}
+    points = curve(ax, "combined")
+    combined = table[(table["SCORE"] == "combined") & (table["ERRCODE"] == ".")]["NEG_LOG10_P"].to_numpy()
+    np.testing.assert_allclose(np.sort(points[:, 1]), np.sort(combined))
+
+
+def test_combined_rows_that_hold_the_mean_of_an_older_table_are_refused():
+    """Before MEAN_NEG_LOG10_P, the combined rows' NEG_LOG10_P held the mean -log10 p: a ranking,
+    which a QQ plot against uniform p-values would misread."""
+    legacy = simulate_sumstats(legacy=True)
+    with pytest.raises(InputError, match="a ranking, not p-values"):
+        qq(legacy, "combined", ax=new_axes())
+    assert {c.get_gid() for c in qq(legacy, ax=new_axes()).collections if isinstance(c, PathCollection)} == {"qq:loss", "qq:aum"}
+
+
+def test_the_inflation_note_points_to_the_relabelling_null_not_to_a_global_shift():
+    ax = qq(table_with_lambda(1.5), ax=new_axes())
+    note = next(t for t in ax.texts if t.get_gid() == "inflation-note").get_text()
+    assert "relabelling null" in note and "shifts every example" not in note
 
 
 def test_thinning_a_large_study_keeps_the_tail_and_drops_hidden_points():

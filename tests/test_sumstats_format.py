@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -19,9 +20,11 @@ from gwas_models.formats.sumstats import (
     format_p_from_log,
     comparison_stem_of,
     latest_sumstats,
+    list_sumstats,
     read_sumstats,
     read_sumstats_metadata,
     safe_name,
+    score_file_name,
     to_gwas_ssf,
     write_sumstats,
 )
@@ -30,26 +33,47 @@ from gwas_models.formats.sumstats import (
 @pytest.fixture(scope="module")
 def study():
     rng = np.random.default_rng(0)
-    matrices = simulate_scores(rng, ("loss", "aum"), 120, {"r": 5, "v": 4}, effect_examples=[3], effect_size=1e100)
+    # Example 3: p far below 1e-308 (t ~ 1e12 on 38 degrees of freedom).
+    matrices = simulate_scores(rng, ("loss", "aum"), 120, {"r": 20, "v": 20}, effect_examples=[3], effect_size=1e12)
     values = matrices["loss"].values
     values[:, 5] = 1.0  # constant: a row with missing statistics
     return associate(matrices, ["r", "v"])
 
 
-def test_tsv_and_parquet_hold_the_same_table(tmp_path, study):
+def test_one_tsv_per_score_and_the_long_table_in_parquet(tmp_path, study):
     table = study.pairs[0].sumstats
     paths = write_sumstats(table, tmp_path / "out" / "toy", "r", "v", log_text="log\n")
-    assert paths.tsv == tmp_path / "out" / "toy.r_vs_v.sumstats.tsv"
+    assert list(paths.tsv) == ["loss", "aum", "combined"]
+    assert paths.tsv["loss"] == tmp_path / "out" / "toy.r_vs_v.loss.sumstats.tsv"
     assert paths.parquet.name == "toy.r_vs_v.sumstats.parquet" and paths.log.read_text() == "log\n"
-    lines = paths.tsv.read_text().splitlines()
+    assert set(paths.all()) == set(tmp_path.joinpath("out").iterdir())
+    lines = paths.tsv["loss"].read_text().splitlines()
+    assert len(lines) == 1 + 120  # one association per example
     assert lines[0].split("\t") == list(table.columns) and lines[0].startswith("#CHROM\tPOS\tID")
     constant_row = next(line.split("\t") for line in lines[1:] if line.split("\t")[2] == "5")
-    assert constant_row[list(table.columns).index("P")] == "." and constant_row[-1] == "CONST"
-    from_tsv, from_parquet = read_sumstats(paths.tsv), read_sumstats(paths.parquet)
-    pd.testing.assert_frame_equal(from_tsv, from_parquet)
-    np.testing.assert_array_equal(from_tsv["P"].to_numpy(), table["P"].to_numpy())  # full precision
-    assert from_tsv["ERRCODE"].iloc[5] == "CONST" and from_tsv["POS"].dtype == np.int64
-    assert (from_tsv["HARDER_IN"].isin([".", "r", "v"])).all()
+    # PLINK 2's conventions: missing numbers NA, missing text '.'.
+    assert constant_row[list(table.columns).index("P")] == "NA" and constant_row[-1] == "CONST"
+    assert constant_row[list(table.columns).index("HARDER_IN")] in (".", "r", "v")
+    from_parquet = read_sumstats(paths.parquet)
+    from_tsvs = pd.concat([read_sumstats(path) for path in paths.tsv.values()], ignore_index=True)
+    pd.testing.assert_frame_equal(from_tsvs, from_parquet)
+    tested = np.isfinite(table["P"].to_numpy()) & (table["P"].to_numpy() > 1e-300)
+    np.testing.assert_array_equal(from_tsvs["P"].to_numpy()[tested], table["P"].to_numpy()[tested])  # full precision
+    assert from_tsvs["ERRCODE"].iloc[5] == "CONST" and from_tsvs["POS"].dtype == np.int64
+    assert (from_tsvs["HARDER_IN"].isin([".", "r", "v"])).all()
+    # pandas alone reads the numbers as numbers (with '.' for missing numbers it read text).
+    plain = pd.read_csv(paths.tsv["loss"], sep="\t")
+    assert all(pd.api.types.is_float_dtype(plain[c]) for c in ("P", "T_STAT", "BETA", "SE", "BONF"))
+
+
+def test_files_of_older_versions_still_load(tmp_path, study):
+    table = study.pairs[0].sumstats
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v")
+    old = tmp_path / "old.r_vs_v.sumstats.tsv"  # one TSV of every score, '.' for missing numbers
+    text = paths.tsv["loss"].read_text().replace("\tNA", "\t.")
+    old.write_text(text)
+    assert comparison_stem_of(old) == "old.r_vs_v"
+    pd.testing.assert_frame_equal(read_sumstats(old), read_sumstats(paths.tsv["loss"]))
 
 
 def test_underflowed_p_keeps_its_evidence_on_disk(tmp_path, study):
@@ -57,8 +81,9 @@ def test_underflowed_p_keeps_its_evidence_on_disk(tmp_path, study):
     row = table[(table["SCORE"].astype(str) == "loss") & (table["ID"] == 3)]
     assert row["P"].iloc[0] == 0.0 and np.isfinite(row["NEG_LOG10_P"].iloc[0])
     paths = write_sumstats(table, tmp_path / "toy", "r", "v")
-    back = read_sumstats(paths.tsv)
+    back = read_sumstats(paths.tsv["loss"])
     assert back.loc[row.index[0], "NEG_LOG10_P"] == row["NEG_LOG10_P"].iloc[0]
+    assert read_sumstats(paths.parquet).loc[row.index[0], "NEG_LOG10_P"] == row["NEG_LOG10_P"].iloc[0]
 
 
 def test_safe_names_for_files():
@@ -108,11 +133,13 @@ def test_latest_sumstats_picks_the_newest_comparison_and_prefers_parquet(tmp_pat
     older = write_sumstats(study.pairs[0].sumstats, tmp_path / "toy", "old", "pair")
     newer = write_sumstats(study.pairs[0].sumstats, tmp_path / "toy", "new", "pair")
     now = time.time()
-    for path, age in ((older.tsv, 20), (older.parquet, 20), (newer.tsv, 5), (newer.parquet, 5)):
-        os.utime(path, (now - age, now - age))
+    for paths, age in ((older, 20), (newer, 5)):
+        for path in paths.all():
+            os.utime(path, (now - age, now - age))
     assert latest_sumstats(tmp_path) == newer.parquet
+    assert set(list_sumstats(tmp_path)) == set(older.all()) | set(newer.all())
     newer.parquet.unlink()
-    assert latest_sumstats(tmp_path) == newer.tsv
+    assert latest_sumstats(tmp_path) in set(newer.tsv.values())
 
 
 def test_gwas_ssf_layout(tmp_path, study):
@@ -124,11 +151,16 @@ def test_gwas_ssf_layout(tmp_path, study):
     assert ssf["chromosome"].between(1, 10).all() and ssf["effect_allele_frequency"].isna().all()
     underflowed = ssf.loc[ssf["example_id"] == 3, "p_value"].iloc[0]
     assert underflowed != "0" and float(underflowed.split("e-")[1]) > 300
+    assert ssf.loc[ssf["example_id"] == 3, "neg_log_10_p_value"].iloc[0] > 300
+    assert ssf["variant_id"].str.fullmatch(r"[A-Za-z0-9_]+").all()
     paths = write_sumstats(table, tmp_path / "toy", "r", "v", gwas_ssf_scores=["aum"])
     assert [p.name for p in paths.gwas_ssf] == ["toy.r_vs_v.gwas-ssf.tsv"]
     text = paths.gwas_ssf[0].read_text().splitlines()
     assert text[0].split("\t")[:8] == list(SSF_COLUMNS) and "\tNA\t" in text[1]
-    assert (tmp_path / "toy.r_vs_v.gwas-ssf.tsv-meta.yaml").read_text().startswith("data_file_name:")
+    meta = (tmp_path / "toy.r_vs_v.gwas-ssf.tsv-meta.yaml").read_text()
+    assert "\ndata_file_name: \"toy.r_vs_v.gwas-ssf.tsv\"\n" in meta
+    assert f"data_file_md5sum: \"{hashlib.md5(paths.gwas_ssf[0].read_bytes()).hexdigest()}\"" in meta
+    assert meta.startswith("date_metadata_last_modified: 20") and "samples:\n  - sample_size: 40\n" in meta
     both = write_sumstats(table, tmp_path / "two", "r", "v", gwas_ssf_scores=["loss", "aum"])
     assert [p.name for p in both.gwas_ssf] == ["two.r_vs_v.loss.gwas-ssf.tsv", "two.r_vs_v.aum.gwas-ssf.tsv"]
     with pytest.raises(InputError, match="not in the table"):
@@ -136,29 +168,37 @@ def test_gwas_ssf_layout(tmp_path, study):
 
 
 def test_format_p_from_log():
-    text = format_p_from_log(np.array([0.5, 0.0, 0.0, 1e-310]), np.array([0.30103, 400.5, 1000.0, 310.0]))
-    assert list(text) == ["0.5", "3.1623e-401", "1e-1000", "1e-310"]
+    text = format_p_from_log(np.array([0.5, 0.0, 0.0, 1e-310, 1e-305, np.nan]), np.array([0.30103, 400.5, 1000.0, 310.0, 305.0, np.nan]))
+    assert list(text) == ["0.5", "3.1623e-401", "1e-1000", "1e-310", "1e-305", None]
 
 
 def test_metadata_is_kept_in_the_parquet_file_and_read_back_for_either_file(tmp_path, study):
     table = study.pairs[0].sumstats
     metadata = {"store": "/data/store", "dataset": "toy", "archs": ["r", "v"], "scores": ["loss", "aum"]}
     paths = write_sumstats(table, tmp_path / "toy", "r", "v", metadata=metadata)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.r_vs_v.sumstats.parquet", "toy.r_vs_v.sumstats.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "toy.r_vs_v.aum.sumstats.tsv",
+        "toy.r_vs_v.combined.sumstats.tsv",
+        "toy.r_vs_v.loss.sumstats.tsv",
+        "toy.r_vs_v.sumstats.parquet",
+    ]
     assert read_sumstats_metadata(paths.parquet) == metadata
-    assert read_sumstats_metadata(paths.tsv) == metadata  # from the Parquet copy beside it
-    pd.testing.assert_frame_equal(read_sumstats(paths.parquet), read_sumstats(paths.tsv))  # the table is unchanged
+    assert read_sumstats_metadata(paths.tsv["aum"]) == metadata  # from the Parquet copy beside it
     plain = write_sumstats(table, tmp_path / "old", "r", "v")  # as older versions wrote it
-    assert read_sumstats_metadata(plain.parquet) == {} and read_sumstats_metadata(plain.tsv) == {}
+    pd.testing.assert_frame_equal(read_sumstats(paths.parquet), read_sumstats(plain.parquet))  # the table is unchanged
+    assert read_sumstats_metadata(plain.parquet) == {} and read_sumstats_metadata(plain.tsv["loss"]) == {}
     plain.parquet.unlink()
-    assert read_sumstats_metadata(plain.tsv) == {}
+    assert read_sumstats_metadata(plain.tsv["loss"]) == {}
     with pytest.raises(ResultsError, match="not found"):
         read_sumstats_metadata(tmp_path / "missing.sumstats.tsv")
 
 
 def test_comparison_stem_of_sumstats_files():
     assert comparison_stem_of("results/toy.r_vs_v.sumstats.parquet") == "toy.r_vs_v"
-    assert comparison_stem_of("toy.r_vs_v.sumstats.tsv") == "toy.r_vs_v"
+    assert comparison_stem_of("results/toy.r_vs_v.loss.sumstats.tsv") == "toy.r_vs_v"
+    assert comparison_stem_of("toy.a.b_vs_c.combined_pairs.sumstats.tsv") == "toy.a.b_vs_c"
+    assert comparison_stem_of("toy.r_vs_v.sumstats.tsv") == "toy.r_vs_v"  # older versions: every score
+    assert score_file_name("my.score") != "my.score" and "." not in score_file_name("my.score")
     assert comparison_stem_of("toy.r_vs_v.tsv.gz") == "toy.r_vs_v"
     assert comparison_stem_of("toy.table.txt") == "toy.table"
 
@@ -179,3 +219,57 @@ def test_ranking_score_and_inflation_levels():
     assert ranking(["loss", "loss"]) == "loss" and ranking(["loss", "aum"]) is None and ranking([]) is None
     level = sumstats_schema.inflation_level
     assert [level(x) for x in (0.9, 1.1, 1.1001, 1.25, 1.2501, float("nan"))] == ["", "", "warn", "warn", "strong", ""]
+
+
+def test_p_far_below_the_smallest_double_is_written_from_log_space(tmp_path):
+    # Regression (issue 12): P and every adjusted column were written as 0 below ~1e-308.
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    rng = np.random.default_rng(5)
+    matrix = simulate_scores(rng, ("loss",), 40, {"r": 20, "v": 20})["loss"]
+    in_v = matrix.groups == "v"
+    matrix.values[~in_v, 0] = rng.normal(0.0, 1.0, 20)  # two tight groups, far apart: p ~ 1e-400
+    matrix.values[in_v, 0] = 1e12 + rng.normal(0.0, 1.0, 20)
+    matrix.values[:, 1] = 2.0  # constant: no statistic, NA
+    table = associate(matrix, ["r", "v"]).pairs[0].sumstats
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v")
+    text = pd.read_csv(paths.tsv["loss"], sep="\t", dtype=str, keep_default_na=False)
+
+    # An independent computation: Welch's t and its two-sided p in 40-digit arithmetic.
+    a = [mp.mpf(float(x)) for x in matrix.values[~in_v, 0]]
+    b = [mp.mpf(float(x)) for x in matrix.values[in_v, 0]]
+    mean_a, mean_b = sum(a) / 20, sum(b) / 20
+    share_a = sum((x - mean_a) ** 2 for x in a) / 19 / 20
+    share_b = sum((x - mean_b) ** 2 for x in b) / 19 / 20
+    t = (mean_b - mean_a) / mp.sqrt(share_a + share_b)
+    df = (share_a + share_b) ** 2 / (share_a**2 / 19 + share_b**2 / 19)
+    p = mp.betainc(df / 2, mp.mpf(1) / 2, 0, df / (df + t * t), regularized=True)
+    assert p < mp.mpf("1e-380")
+    n_tested = int((table["ERRCODE"].astype(str) == ".").sum())
+    row = text[text["ID"] == "0"].iloc[0]
+    assert abs(mp.mpf(row["P"]) / p - 1) < 1e-4
+    assert abs(mp.mpf(row["BONF"]) / (n_tested * p) - 1) < 1e-4
+    for column in ("HOLM", "SIDAK", "FDR_BH", "FDR_BY"):
+        assert 0 < mp.mpf(row[column]) < mp.mpf("1e-370"), column
+    # No finite statistic has a p of 0, and a missing one is NA.
+    finite = text["T_STAT"] != "NA"
+    for column in ("P", "BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY"):
+        assert (text.loc[finite, column].map(mp.mpf) > 0).all(), column
+        assert (text.loc[~finite, column] == "NA").all()
+    assert (text.loc[text["ID"] == "1", "ERRCODE"] == "CONST").all()
+    # The Parquet file holds float p (0 here) and the exact value in NEG_LOG10_P.
+    parquet = read_sumstats(paths.parquet)
+    assert parquet.loc[0, "P"] == 0.0
+    assert abs(parquet.loc[0, "NEG_LOG10_P"] + float(mp.log10(p))) < 1e-6
+
+
+def test_a_gwas_tool_reads_one_association_per_example(tmp_path, study):
+    # gwaslab's PLINK 2 reader (fmt="plink2") loaded 3 rows per example from the TSV of every
+    # score. gwaslab cannot share this environment (see pyproject.toml), so its reader is
+    # mimicked with pandas: tab-separated, '#CHROM' header, ID as the variant, P as a number.
+    paths = write_sumstats(study.pairs[0].sumstats, tmp_path / "toy", "r", "v")
+    for score, path in paths.tsv.items():
+        loaded = pd.read_csv(path, sep="\t", usecols=["#CHROM", "POS", "ID", "BETA", "SE", "T_STAT", "P"])
+        assert len(loaded) == 120 and loaded["ID"].is_unique, score
+        assert loaded[["POS", "ID"]].dtypes.map(pd.api.types.is_integer_dtype).all()
+        assert loaded[["BETA", "SE", "T_STAT", "P"]].dtypes.map(pd.api.types.is_float_dtype).all()

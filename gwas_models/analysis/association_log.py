@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from gwas_models.analysis.permutation import count_labelings
-from gwas_models.analysis.study import AssociationSettings, AssociationStudy, ComparisonResult
-from gwas_models.formats.sumstats_schema import ADJUST_COLUMNS
+import numpy as np
+
+from gwas_models.analysis.genomic_control import LAMBDA_NULL_ALPHA
+from gwas_models.analysis.permutation import permutation_plan
+from gwas_models.analysis.study import AssociationSettings, AssociationStudy, ComparisonResult, ScoreSummary
+from gwas_models.formats.sumstats_schema import ADJUST_COLUMNS, MISSING, RANKING_COLUMN
 from gwas_models.matrix import format_seeds
 
 #: Examples listed at the end of a ``.log``.
@@ -21,7 +24,8 @@ def format_log(
     header: Mapping[str, str] | None = None,
     n_top: int = LOG_TOP,
 ) -> str:
-    """The ``.log`` text of one comparison: inputs, runs used, λGC, counts, warnings, top examples.
+    """The ``.log`` text of one comparison: inputs, runs used, λGC against its relabelling null, the
+    run-level test of the global shift, counts, warnings, top examples.
 
     Parameters
     ----------
@@ -54,32 +58,40 @@ def format_log(
         lines.append(f"  {arch}: {len(seeds)} runs, seeds {format_seeds(seeds) or 'none'}")
     lines.append("")
     methods = list(settings.adjust) + (["EMP2"] if settings.permutation and comparison.kind == "pair" else [])
-    lines.append(f"per score (significant = adjusted p <= {settings.alpha:g}):")
-    head = ["score", "tested", "untested", "lambda_GC"] + [ADJUST_COLUMNS.get(m, m) for m in methods]
+    lines.append(
+        f"per score (significant = adjusted p <= {settings.alpha:g}; lambda_95: 95th percentile of lambda_GC under "
+        "relabelling of the runs, lambda_p: its relabelling p; shift_p: run-level test of the global shift):"
+    )
+    head = ["score", "tested", "untested", "lambda_GC", "lambda_95", "lambda_p", "shift_p"] + [ADJUST_COLUMNS.get(m, m) for m in methods]
     rows = [head]
-    for item in comparison.scores:
+    for item in comparison.scores + comparison.combined:
         untested = ",".join(f"{code}={count}" for code, count in item.errcodes.items()) or "0"
         rows.append(
-            [item.score, str(item.n_tested), untested, f"{item.lambda_gc:.4f}"]
+            [item.score, str(item.n_tested), untested, _number(item.lambda_gc, ".4f")]
+            + _null_cells(item)
             + [str(item.n_significant.get(m, "")) for m in methods]
         )
     lines += _aligned(rows, indent="  ")
     if settings.permutation and comparison.kind == "pair":
-        item = comparison.scores[0]
-        lines.append(
-            f"smallest reachable permutation p: {item.smallest_p:.3g} "
-            f"(runs allow {_labelings_text(study, comparison)} distinct labelings; {settings.n_permutations} permutations)"
-        )
+        n_a, n_b = len(study.runs[comparison.a]), len(study.runs[comparison.b])
+        lines.append(permutation_plan(n_a, n_b, settings.n_permutations, settings.paired).describe())
+    moderated = [item for item in comparison.scores if item.variance_prior is not None]
+    if moderated:
+        lines.append("moderated t: variance prior per score, fitted over its tested examples (SE from the posterior variance, DF = d + d0):")
+        lines += [f"  {item.score}: {item.variance_prior.describe()}" for item in moderated]
+    lines += _global_difference_lines(comparison)
     lines.append("")
     if len(study.scores) > 1 or comparison.kind == "oneway":
         lines.append(
-            "combined rows: SCORE=combined holds the mean over scores of -log10 p (-log10 of the geometric mean p); "
-            "not a p-value, so not adjusted"
+            "combined rows: SCORE=combined has P and NEG_LOG10_P from the Cauchy combination test over the scores "
+            "(ACAT, Liu & Xie 2020: a p-value whatever the correlation between the scores), adjusted over the examples "
+            "like a score's; MEAN_NEG_LOG10_P holds the mean over scores of -log10 p (-log10 of the geometric mean p, "
+            "the paper's summary), a ranking, not a p-value: the top examples are ranked by it"
         )
         if comparison.kind == "oneway":
-            lines.append("SCORE=combined_pairs holds the mean of -log10 p over every pair of architectures and every score")
+            lines.append("SCORE=combined_pairs holds the same two over every pair of architectures and every score")
     lines.append(
-        "ERRCODE: CONST zero variance; FEW_RUNS fewer than 2 finite runs in a group; NAN no finite score in a group "
+        "ERRCODE: CONST zero variance (up to rounding); FEW_RUNS fewer than 2 finite runs in a group; NAN no finite score in a group "
         "(or a non-finite statistic); such examples have no p and are left out of adjustment, lambda_GC and combined rows "
         "(a combined row is '.' when any score was tested, else its scores' shared code, or MIXED)"
     )
@@ -93,7 +105,8 @@ def format_log(
 
 
 def format_comparison_summary(settings: AssociationSettings, comparison: ComparisonResult, n_top: int = SUMMARY_TOP) -> str:
-    """Short console summary of one comparison: λGC and significant examples per score, top examples.
+    """Short console summary of one comparison: per score λGC, its relabelling null's 95th
+    percentile, p and verdict, the run-level shift's p, and significant examples; top examples.
 
     Parameters
     ----------
@@ -105,10 +118,18 @@ def format_comparison_summary(settings: AssociationSettings, comparison: Compari
     method = "bonferroni" if "bonferroni" in settings.adjust else settings.adjust[0]
     title = comparison.label if comparison.kind == "pair" else f"one-way ({comparison.label})"
     lines = [f"{title}:"]
-    rows = [["score", "tested", "lambda_GC", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]]
-    for item in comparison.scores:
-        rows.append([item.score, str(item.n_tested), f"{item.lambda_gc:.3f}", str(item.n_significant[method])])
+    rows = [["score", "tested", "lambda_GC", "lambda_95", "lambda_p", "lambda", "shift_p", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]]
+    for item in comparison.scores + comparison.combined:
+        cells = _null_cells(item)
+        rows.append(
+            [item.score, str(item.n_tested), _number(item.lambda_gc, ".3f")]
+            + cells[:2]
+            + [_lambda_word(item)]
+            + cells[2:]
+            + [str(item.n_significant[method])]
+        )
     lines += _aligned(rows, indent="  ")
+    lines.append("  (lambda: 'noise' within its relabelling null, 'BEYOND' its 95th percentile: a real global difference)")
     if n_top > 0 and len(comparison.sumstats):
         lines.append("  top examples:")
         lines += _aligned(_top_rows(comparison, n_top), indent="    ")
@@ -120,15 +141,50 @@ def format_summary(study: AssociationStudy, n_top: int = SUMMARY_TOP) -> str:
     return "\n".join(format_comparison_summary(study.settings, c, n_top) for c in study.comparisons)
 
 
-def _labelings_text(study: AssociationStudy, comparison: ComparisonResult) -> str:
-    n_a, n_b = len(study.runs[comparison.a]), len(study.runs[comparison.b])
-    return str(count_labelings(n_a, n_b, study.settings.paired))
+def _number(value: float, spec: str) -> str:
+    """A number for a table cell, ``'.'`` when missing."""
+    return format(value, spec) if np.isfinite(value) else MISSING
+
+
+def _null_cells(item: ScoreSummary) -> list[str]:
+    """lambda_95, lambda_p and shift_p of a score (``'.'`` for combined rows)."""
+    null, shift = item.lambda_null, item.run_shift
+    return [
+        _number(null.upper, ".4f") if null else MISSING,
+        _number(null.p, ".3g") if null else MISSING,
+        _number(shift.p, ".3g") if shift else MISSING,
+    ]
+
+
+def _lambda_word(item: ScoreSummary) -> str:
+    """``noise`` when λ is within its relabelling null, ``BEYOND`` when above its 95th percentile."""
+    null = item.lambda_null
+    if null is None or not np.isfinite(null.p):
+        return MISSING
+    return "BEYOND" if null.beyond else "noise"
+
+
+def _global_difference_lines(comparison: ComparisonResult) -> list[str]:
+    """What λ and the run means say of a global difference between the architectures, per score."""
+    scores = [item for item in comparison.scores if item.lambda_null is not None]
+    if not scores:
+        return []
+    lines = ["lambda_GC against its null (the runs relabelled, every example tested again; no p is divided by lambda):"]
+    lines += [f"  {item.score}: {item.lambda_null.describe()}" for item in scores]
+    lines.append("global shift, tested on the runs' mean scores over the tested examples, as collected:")
+    lines += [f"  {item.score}: {item.run_shift.describe()}" for item in scores if item.run_shift is not None]
+    lines.append(
+        f"(each score is judged on its own, lambda at {LAMBDA_NULL_ALPHA:g} and the shift at alpha: with many scores, "
+        "expect some such findings by chance even when the architectures do not differ)"
+    )
+    return lines
 
 
 def _top_rows(comparison: ComparisonResult, n_top: int) -> list[list[str]]:
     top = comparison.top(n_top)
     direction = "HARDER_IN" if "HARDER_IN" in top else "HARDEST_IN"
-    rows = [["#CHROM", "POS", "ID", "SCORE", "NEG_LOG10_P", direction]]
+    ranked = RANKING_COLUMN in top and top[RANKING_COLUMN].notna().any()  # a combined score: its ranking too
+    rows = [["#CHROM", "POS", "ID", "SCORE", "NEG_LOG10_P"] + ([RANKING_COLUMN] if ranked else []) + [direction]]
     for record in top.itertuples(index=False):
         values = dict(zip(top.columns, record))
         rows.append(
@@ -138,8 +194,9 @@ def _top_rows(comparison: ComparisonResult, n_top: int) -> list[list[str]]:
                 str(values["ID"]),
                 str(values["SCORE"]),
                 f"{values['NEG_LOG10_P']:.3f}",
-                str(values[direction]),
             ]
+            + ([f"{values[RANKING_COLUMN]:.3f}"] if ranked else [])
+            + [str(values[direction])]
         )
     return rows
 

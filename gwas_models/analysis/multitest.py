@@ -115,6 +115,66 @@ def _adjust_sorted(sorted_p: np.ndarray, method: str, alpha: float) -> np.ndarra
         return multipletests(sorted_p, alpha=alpha, method=method, is_sorted=True)[1]
 
 
+def adjust_neg_log10_p(neg_log10_p: np.ndarray, methods: Sequence[str] = ADJUST_METHODS) -> pd.DataFrame:
+    """-log10 of the adjusted p-values of one family of tests, computed in log space.
+
+    The adjustments of :func:`adjust_pvalues` (statsmodels' formulas), taken from -log10 p so that
+    an adjusted p far below 1e-308, where float64 p is 0, keeps its value: a Bonferroni p of
+    1e-400 over 1,000 tests is 1e-397, not 0. With p_(k) the k-th smallest of n p-values
+    (k = 1..n) and x = -log10 p:
+
+    * bonferroni: x - log10 n; sidak: -log10(1 - (1 - p)^n), that is x - log10 n where p underflows;
+    * holm: min over j <= k of x_(j) - log10(n - j + 1);
+    * fdr_bh: max over j >= k of x_(j) - log10(n / j); fdr_by: that minus log10(sum_{i<=n} 1/i);
+
+    each at least 0 (an adjusted p is capped at 1). Where both are representable, 10**-result
+    equals :func:`adjust_pvalues` to rounding.
+
+    Parameters
+    ----------
+    neg_log10_p : float array (n_examples,)
+        -log10 of the raw p-values; NaN marks an example that was not tested.
+    methods : sequence of str
+
+    Returns
+    -------
+    DataFrame with one float column per method, one row per example; NaN where the input is NaN.
+    """
+    methods = parse_adjust_list(methods, parameter="methods")
+    neg_log10_p = np.asarray(neg_log10_p, dtype=np.float64)
+    finite_index = np.flatnonzero(~np.isnan(neg_log10_p))
+    order = finite_index[np.argsort(-neg_log10_p[finite_index], kind="stable")]  # smallest p first
+    sorted_x = neg_log10_p[order]
+    columns = {}
+    for method in methods:
+        adjusted = np.full(neg_log10_p.shape, np.nan)
+        if len(sorted_x):
+            adjusted[order] = np.maximum(_adjust_sorted_log10(sorted_x, method), 0.0)
+        columns[method] = adjusted
+    return pd.DataFrame(columns)
+
+
+def _adjust_sorted_log10(sorted_x: np.ndarray, method: str) -> np.ndarray:
+    """-log10 adjusted p of -log10 p sorted in decreasing order (p increasing), before capping."""
+    n = len(sorted_x)
+    log10_n = np.log10(n)
+    if method == "bonferroni":
+        return sorted_x - log10_n
+    if method == "sidak":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = 10.0 ** -sorted_x
+            exact = -np.log10(-np.expm1(n * np.log1p(-p)))  # statsmodels' formula, where p is normal
+        # Below the smallest normal double, 1 - (1 - p)^n = n p to far better than float precision.
+        return np.where(p >= np.finfo(np.float64).tiny, exact, sorted_x - log10_n)
+    if method == "holm":
+        return np.minimum.accumulate(sorted_x - np.log10(np.arange(n, 0, -1, dtype=np.float64)))
+    rank = np.arange(1, n + 1, dtype=np.float64)
+    step_up = np.maximum.accumulate((sorted_x - (log10_n - np.log10(rank)))[::-1])[::-1]
+    if method == "fdr_bh":
+        return step_up
+    return step_up - np.log10(np.sum(1.0 / rank))  # fdr_by
+
+
 def holm_adjust(sorted_p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values of p-values sorted in increasing order.
 

@@ -1,9 +1,10 @@
 """Simulated score matrices with planted effects, for tests, calibration checks and documentation.
 
-The model of one score of run r (architecture g, seed s) on example j is::
+The model of one score of run r (architecture g, seed s) on example j of class c(j) is::
 
-    value[r, j] = sign * (difficulty[j] + effect[g, j] + shift[g])
-                  + run_offset[r] + seed_noise[s, j] + noise_sd * e[r, j]
+    value[r, j] = run_scale[r] * (sign * (difficulty[j] + effect[g, j] + shift[g])
+                                  + run_offset[r] + seed_noise[s, j] + noise_sd * e[r, j])
+                  + class_shift[r, c(j)]
 
 * ``difficulty[j]``: the example's baseline difficulty, shared by every run (normal, sd
   ``difficulty_sd``); it differs between examples, not between groups, so it never creates a
@@ -14,6 +15,13 @@ The model of one score of run r (architecture g, seed s) on example j is::
 * ``shift[g]``: a global shift of every example in one architecture (``global_shift * noise_sd``),
   the analogue of population stratification: it inflates every test and λGC.
 * ``run_offset[r]``: a per-run level (all examples of a run move together), sd ``run_offset_sd``.
+* ``run_scale[r]``: a per-run scale factor, ``exp(N(0, run_scale_sd))``: a run that spreads its
+  examples' scores more or less (say, trained longer).
+* ``class_shift[r, c]``: a per-run level of each class, sd ``class_shift_sd``: run shifts that
+  differ between classes, as ``el2n`` shows on real runs.
+* The run effects (``run_offset``, ``run_scale``, ``class_shift``) have the same distribution in
+  every architecture: they are the luck of a seed, shared by all examples of a run, which makes the
+  per-example tests of one study correlated without making any of them invalid.
 * ``seed_noise[s, j]``: a component shared by the runs that use the same seed in every
   architecture (same data order), sd ``seed_sd``: it is what a paired test removes.
 * ``sign``: +1 when higher values of the score mean harder, -1 otherwise, so a positive effect
@@ -22,6 +30,7 @@ The model of one score of run r (architecture g, seed s) on example j is::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -47,6 +56,8 @@ def simulate_score_matrix(
     difficulty_sd: float = 1.0,
     run_offset_sd: float = 0.0,
     seed_sd: float = 0.0,
+    run_scale_sd: float = 0.0,
+    class_shift_sd: float = 0.0,
     n_classes: int = 10,
     score: str = "loss",
     higher_is_harder: bool | None = None,
@@ -73,7 +84,7 @@ def simulate_score_matrix(
         Shift of every example in ``shift_arch``, in units of ``noise_sd`` (positive: harder).
     shift_arch : str, optional
         Architecture that carries the shift (default: ``effect_arch``).
-    noise_sd, difficulty_sd, run_offset_sd, seed_sd : float
+    noise_sd, difficulty_sd, run_offset_sd, seed_sd, run_scale_sd, class_shift_sd : float
         Standard deviations of the model's components (see the module docstring).
     n_classes : int
         Example j belongs to class ``j % n_classes``, named ``"class0"``, ``"class1"``, ...
@@ -115,6 +126,7 @@ def simulate_score_matrix(
     n_seeds = max(int(k) for k in runs.values())
     seed_noise = rng.normal(0.0, seed_sd, (n_seeds, n_examples)) if seed_sd > 0 else None
 
+    example_labels = np.arange(n_examples) % n_classes
     blocks, groups, seeds = [], [], []
     for arch in archs:
         n_runs = int(runs[arch])
@@ -128,6 +140,8 @@ def simulate_score_matrix(
             block += rng.normal(0.0, run_offset_sd, (n_runs, 1))
         if seed_noise is not None:
             block += seed_noise[:n_runs]
+        # Drawn last, so that without them the draws (and every seeded simulation) stay as they were.
+        block = _apply_run_effects(rng, block, example_labels, n_classes, run_scale_sd, class_shift_sd)
         blocks.append(block)
         groups += [arch] * n_runs
         seeds += list(range(n_runs))
@@ -138,11 +152,28 @@ def simulate_score_matrix(
         groups=np.asarray(groups),
         seeds=np.asarray(seeds),
         example_id=example_id,
-        labels=example_id % n_classes,
+        labels=example_labels,
         class_names=tuple(f"class{c}" for c in range(n_classes)),
         dataset=dataset,
         higher_is_harder=bool(higher_is_harder),
     )
+
+
+def _apply_run_effects(
+    rng: np.random.Generator,
+    block: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    run_scale_sd: float,
+    class_shift_sd: float,
+) -> np.ndarray:
+    """``block`` (n_runs, ..., n_examples) scaled by a factor per run and shifted per run and class."""
+    lead = block.shape[:-1]
+    if run_scale_sd > 0:
+        block = block * np.exp(rng.normal(0.0, run_scale_sd, lead + (1,)))
+    if class_shift_sd > 0:
+        block = block + rng.normal(0.0, class_shift_sd, lead + (n_classes,))[..., labels]
+    return block
 
 
 def simulate_scores(
@@ -169,3 +200,104 @@ def simulate_scores(
         name: simulate_score_matrix(rng, n_examples, runs, score=name, difficulty=difficulty, **options)
         for name in scores
     }
+
+
+@dataclass(frozen=True)
+class NullStudies:
+    """Many simulated studies without any difference between architectures, side by side.
+
+    Attributes
+    ----------
+    values : float array (n_scores, n_runs, n_studies, n_examples)
+        The scores of every run of every study; ``values[k][:, i]`` is study i's score matrix of
+        score k.
+    groups, seeds : arrays (n_runs,)
+        Architecture and seed of each run (the same in every study).
+    labels : int array (n_examples,)
+        Class of each example (``j % n_classes``).
+    """
+
+    values: np.ndarray
+    groups: np.ndarray
+    seeds: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n_studies(self) -> int:
+        return self.values.shape[2]
+
+    def runs_of(self, arch: str, score: int = 0) -> np.ndarray:
+        """Scores of one architecture's runs in every study, (n_runs_arch, n_studies, n_examples)."""
+        return self.values[score][self.groups == arch]
+
+    def flat(self, arch: str, score: int = 0) -> np.ndarray:
+        """:meth:`runs_of` with the studies laid side by side: (n_runs_arch, n_studies * n_examples),
+        so that one vectorised test covers every example of every study."""
+        runs = self.runs_of(arch, score)
+        return runs.reshape(runs.shape[0], -1)
+
+
+def simulate_null_studies(
+    rng: np.random.Generator,
+    n_studies: int,
+    n_examples: int = 1000,
+    runs: Mapping[str, int] | None = None,
+    *,
+    n_scores: int = 1,
+    score_correlation: float = 0.0,
+    noise_sd: float = 1.0,
+    difficulty_sd: float = 1.0,
+    run_offset_sd: float = 0.0,
+    run_scale_sd: float = 0.0,
+    class_shift_sd: float = 0.0,
+    seed_sd: float = 0.0,
+    n_classes: int = 10,
+) -> NullStudies:
+    """Null studies for calibration checks: the model of :func:`simulate_score_matrix` without effect
+    or shift, every study with its own difficulties and run effects, drawn all at once.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The only source of randomness.
+    n_studies, n_examples : int
+    runs : mapping of architecture name to number of runs
+        Default ``{"A": 20, "B": 20}``; the seeds of each are 0, 1, ...
+    n_scores : int
+        Scores per run and example. They share the example's difficulty and the run effects, and
+        their run-by-example noise has correlation ``score_correlation`` between scores: strongly
+        correlated tests of one example, as real scores are.
+    score_correlation : float in [0, 1]
+    noise_sd, difficulty_sd, run_offset_sd, run_scale_sd, class_shift_sd, seed_sd : float
+        As for :func:`simulate_score_matrix`.
+    n_classes : int
+
+    Returns
+    -------
+    NullStudies
+    """
+    runs = dict(runs if runs is not None else DEFAULT_RUNS)
+    if not runs or any(int(k) < 1 for k in runs.values()):
+        raise InputError("runs must map each architecture to a positive number of runs")
+    if n_studies < 1 or n_examples < 1 or n_scores < 1 or n_classes < 1:
+        raise InputError("n_studies, n_examples, n_scores and n_classes must be positive")
+    if not 0.0 <= score_correlation <= 1.0:
+        raise InputError(f"score_correlation must lie in [0, 1], got {score_correlation}", parameter="score_correlation")
+    groups = np.concatenate([[arch] * int(k) for arch, k in runs.items()])
+    seeds = np.concatenate([np.arange(int(k)) for k in runs.values()])
+    n_runs = len(groups)
+    labels = np.arange(n_examples) % n_classes
+    shape = (n_runs, n_studies, n_examples)
+    base = rng.normal(0.0, difficulty_sd, (1, n_studies, n_examples))
+    if run_offset_sd > 0:
+        base = base + rng.normal(0.0, run_offset_sd, (n_runs, n_studies, 1))
+    if seed_sd > 0:  # shared by the runs of one seed in every architecture
+        base = base + rng.normal(0.0, seed_sd, (int(seeds.max()) + 1, n_studies, n_examples))[seeds]
+    shared = rng.normal(0.0, 1.0, shape) if score_correlation > 0 else 0.0
+    scale = np.exp(rng.normal(0.0, run_scale_sd, (n_runs, n_studies, 1))) if run_scale_sd > 0 else 1.0
+    shifts = rng.normal(0.0, class_shift_sd, (n_runs, n_studies, n_classes))[..., labels] if class_shift_sd > 0 else 0.0
+    values = np.empty((n_scores,) + shape)
+    for k in range(n_scores):  # a loop over scores; every study and example at once
+        noise = np.sqrt(score_correlation) * shared + np.sqrt(1.0 - score_correlation) * rng.normal(0.0, 1.0, shape)
+        values[k] = scale * (base + noise_sd * noise) + shifts
+    return NullStudies(values=values, groups=groups, seeds=seeds, labels=labels)

@@ -3,9 +3,13 @@
 For every pair of architectures (A, B) and every score, each training example is tested for a
 difference between the runs of A and the runs of B (:func:`~gwas_models.analysis.association.two_sample_test`),
 p-values are adjusted over the examples of that score (:mod:`~gwas_models.analysis.multitest`),
-genomic control λGC is computed, and, with ``test="permutation"``, empirical p-values are added
-(:mod:`~gwas_models.analysis.permutation`). With three or more architectures, every pair is
-compared and Welch's one-way ANOVA across all of them is run per example as well.
+genomic control λGC is computed and judged against its distribution under relabelling of the runs,
+the global shift is tested on the runs' mean scores (:mod:`~gwas_models.analysis.genomic_control`;
+warnings come only from these two), and, with ``test="permutation"``, empirical p-values are added
+(:mod:`~gwas_models.analysis.permutation`). The scores of each example are combined by the Cauchy
+combination test, with the paper's mean -log10 p kept as the ranking
+(:mod:`~gwas_models.analysis.combine`). With three or more architectures, every pair is compared
+and Welch's one-way ANOVA across all of them is run per example as well.
 
 Each comparison gives a summary statistics table: a pair table per pair, a one-way table across
 all architectures; their columns, combined rows and error codes are defined in
@@ -33,6 +37,17 @@ from gwas_models.analysis.association import (
     two_sample_test,
     welch_anova,
 )
+from gwas_models.analysis.combine import CombinedEvidence, combine_evidence
+from gwas_models.analysis.genomic_control import (
+    LAMBDA_NULL_ALPHA,
+    LAMBDA_NULL_SEED,
+    LambdaNull,
+    RunLevelTest,
+    lambda_null,
+    lambda_null_oneway,
+    run_level_anova,
+    run_level_test,
+)
 from gwas_models.analysis.multitest import (
     ADJUST_METHODS,
     adjust_pvalues,
@@ -41,7 +56,8 @@ from gwas_models.analysis.multitest import (
     genomic_control_lambda,
     parse_adjust_list,
 )
-from gwas_models.analysis.permutation import PermutationResult, check_n_permutations, permutation_test
+from gwas_models.analysis.moderated import VariancePrior, moderate
+from gwas_models.analysis.permutation import EXACT_LIMIT, PermutationResult, check_n_permutations, permutation_test
 from gwas_models.analysis.sumstats_table import (
     TableLayout,
     assemble,
@@ -55,14 +71,14 @@ from gwas_models.formats.sumstats_schema import (
     COMBINED,
     COMBINED_PAIRS,
     ERRCODES,
-    LAMBDA_WARN_ABOVE,
     oneway_columns,
     pair_columns,
+    ranking_column,
     ranking_score,
 )
 from gwas_models.matrix import ScoreMatrix, check_same_runs
 
-TESTS: tuple[str, ...] = ("welch", "student", "permutation")
+TESTS: tuple[str, ...] = ("welch", "student", "permutation", "moderated")
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,19 +94,27 @@ class AssociationSettings:
 
     Attributes
     ----------
-    test : {"welch", "student", "permutation"}
-        Welch's t (default), Student's t, or Welch's t with label permutations (adds EMP1, EMP2).
+    test : {"welch", "student", "permutation", "moderated"}
+        Welch's t (default), Student's t, Welch's t with label permutations (adds EMP1, EMP2), or
+        limma's empirical-Bayes moderated t (:mod:`~gwas_models.analysis.moderated`; with
+        ``paired``, of the paired differences).
     adjust : tuple of str (or a comma-separated string)
         statsmodels ``multipletests`` methods (default: bonferroni, holm, sidak, fdr_bh, fdr_by).
     alpha : float
         Significance level for the counts of significant examples (default 0.01, the paper's
         Bonferroni threshold).
-    normalize : {"none", "rank", "zscore"}
-        Transformation of each run's scores across examples before testing.
+    normalize : {"none", "rank", "zscore", "center_class"}
+        Transformation of each run's scores across examples before testing
+        (:func:`~gwas_models.analysis.association.normalize_within_runs`): ``rank`` and ``zscore``
+        remove a run's global shift, ``center_class`` its shift within each class. ``rank`` is
+        refused for heavily tied scores (accuracy, forgetting), whose ranks create differences
+        from the ties.
     paired : bool
         Pair the runs of A and B that share a seed: paired t-test (permutations flip signs).
     n_permutations : int
-        Relabellings for ``test="permutation"``.
+        Random relabellings for ``test="permutation"`` when the runs allow more than
+        :data:`~gwas_models.analysis.permutation.EXACT_LIMIT` distinct ones; below that every one
+        is enumerated (exact p) and this is not used.
     """
 
     test: str = "welch"
@@ -109,10 +133,15 @@ class AssociationSettings:
 
     @property
     def t_test(self) -> str:
-        """The t-test behind P: ``paired`` when paired, else ``student`` or ``welch``."""
+        """The t-test run per example: ``paired`` when paired, else ``student`` or ``welch``
+        (``student`` for the moderated t, which moderates the pooled variance)."""
         if self.paired:
             return "paired"
-        return "student" if self.test == "student" else "welch"
+        return "student" if self.test in ("student", "moderated") else "welch"
+
+    @property
+    def moderated(self) -> bool:
+        return self.test == "moderated"
 
     @property
     def permutation(self) -> bool:
@@ -121,8 +150,16 @@ class AssociationSettings:
     def describe(self) -> str:
         """One line of the settings, as the ``.log`` shows them."""
         parts = [f"test: {self.t_test} t-test, two-sided"]
+        if self.moderated:
+            parts[0] = (
+                f"test: moderated {'paired ' if self.paired else ''}t (limma eBayes, Smyth 2004: "
+                "variances shrunk to a prior fitted across examples), two-sided"
+            )
         if self.permutation:
-            parts.append(f"{'sign-flip' if self.paired else 'label'} permutations: {self.n_permutations} (EMP1, max-T EMP2)")
+            parts.append(
+                f"{'sign-flip' if self.paired else 'label'} permutations (EMP1, max-T EMP2): every distinct one "
+                f"when there are at most {EXACT_LIMIT}, else {self.n_permutations} random"
+            )
         parts += [f"normalize: {self.normalize}", f"alpha: {self.alpha:g}", f"adjust: {','.join(self.adjust)}"]
         return "; ".join(parts)
 
@@ -152,6 +189,16 @@ class ScoreSummary:
         Adjusted p at most alpha, by method; plus ``"EMP2"`` for permutation tests.
     smallest_p : float
         Smallest reachable permutation p (NaN without permutations).
+    variance_prior : VariancePrior or None
+        The prior (d0, s0²) of the moderated t, fitted over the score's tested examples (None
+        for the other tests).
+    lambda_null : LambdaNull or None
+        λGC against its distribution under relabelling of the runs: its percentiles and
+        relabelling p (:func:`~gwas_models.analysis.genomic_control.lambda_null`); None for a
+        combined row.
+    run_shift : RunLevelTest or None
+        The global shift tested on run means, on the scores as collected
+        (:func:`~gwas_models.analysis.genomic_control.run_level_test`); None for a combined row.
     """
 
     score: str
@@ -162,6 +209,9 @@ class ScoreSummary:
     lambda_gc: float
     n_significant: dict[str, int]
     smallest_p: float = float("nan")
+    variance_prior: VariancePrior | None = None
+    lambda_null: LambdaNull | None = None
+    run_shift: RunLevelTest | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +227,9 @@ class ComparisonResult:
         The summary statistics table (see :mod:`gwas_models.formats.sumstats_schema`).
     scores : tuple of ScoreSummary
     warnings : tuple of str
+    combined : tuple of ScoreSummary
+        The ``combined`` (and one-way ``combined_pairs``) rows: examples tested and significant
+        by their Cauchy combination p (no λ, no run-level test).
     """
 
     kind: str
@@ -184,6 +237,7 @@ class ComparisonResult:
     sumstats: pd.DataFrame = field(repr=False)
     scores: tuple[ScoreSummary, ...]
     warnings: tuple[str, ...]
+    combined: tuple[ScoreSummary, ...] = ()
 
     @property
     def a(self) -> str:
@@ -198,23 +252,38 @@ class ComparisonResult:
         return " vs ".join(self.archs)
 
     def summary(self) -> pd.DataFrame:
-        """One row per score: examples tested, λGC and significant examples per method."""
+        """One row per score (then the combined rows): examples tested, λGC with the 2.5th and
+        97.5th percentiles and p of its relabelling null, the run-level test of the global shift
+        (mean difference, statistic, p), and significant examples per method."""
         rows = []
-        for item in self.scores:
-            row = {"score": item.score, "tested": item.n_tested, "lambda_gc": item.lambda_gc}
+        for item in self.scores + self.combined:
+            null, shift = item.lambda_null, item.run_shift
+            row = {
+                "score": item.score,
+                "tested": item.n_tested,
+                "lambda_gc": item.lambda_gc,
+                "lambda_null_low": null.low if null else np.nan,
+                "lambda_null_high": null.high if null else np.nan,
+                "lambda_p": null.p if null else np.nan,
+                "shift": shift.difference if shift else np.nan,
+                "shift_stat": shift.statistic if shift else np.nan,
+                "shift_p": shift.p if shift else np.nan,
+            }
             row.update({f"n_{method}": count for method, count in item.n_significant.items()})
             rows.append(row)
         return pd.DataFrame(rows)
 
     def top(self, n: int = 10, score: str | None = None) -> pd.DataFrame:
-        """The ``n`` rows with the largest NEG_LOG10_P for one score (default: the paper's ranking,
-        :func:`~gwas_models.formats.sumstats_schema.ranking_score`, else the first score)."""
+        """The ``n`` best rows of one score (default: the paper's ranking,
+        :func:`~gwas_models.formats.sumstats_schema.ranking_score`, else the first score), by its
+        ranking column (:func:`~gwas_models.formats.sumstats_schema.ranking_column`): the mean
+        -log10 p for the combined scores, NEG_LOG10_P otherwise."""
         table = self.sumstats
         names = list(dict.fromkeys(table["SCORE"].astype(str)))
         if score is None:
             score = ranking_score(names) or names[0]
         rows = table[table["SCORE"].astype(str) == score]
-        return rows.nlargest(n, "NEG_LOG10_P")
+        return rows.nlargest(n, ranking_column(score))
 
 
 @dataclass(frozen=True)
@@ -285,7 +354,7 @@ def check_archs(archs: Sequence[str], present: Sequence[str], where: str = "") -
         raise InputError(f"architecture {duplicates[0]!r} is named twice")
     missing = [a for a in archs if a not in present]
     if missing:
-        raise InputError(f"unknown architecture {missing[0]!r}{where}; architectures there: {', '.join(present) or 'none'}")
+        raise InputError(f"no runs of {missing[0]!r}{where}; architectures there: {', '.join(present) or 'none'}")
     if len(archs) < 2:
         raise InputError(f"an association needs at least two architectures, got {len(archs)} ({', '.join(archs) or 'none'})")
     return archs
@@ -368,7 +437,13 @@ def associate(
     settings : AssociationSettings, optional
         How to test (default: ``AssociationSettings(**options)``).
     rng : numpy.random.Generator, optional
-        Source of the permutations (only used with ``test="permutation"``).
+        Source of the permutations (``test="permutation"``) and, through a generator spawned from
+        it (so that the permutations stay the same), of the random relabellings of λ's null when
+        the runs allow more than
+        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_RELABELINGS`. Without it, those
+        relabellings come from a generator seeded with
+        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_SEED`: the same study gives the
+        same λ null each time.
     on_comparison : callable, optional
         Called as ``on_comparison(design, comparison)`` as soon as each comparison is done (e.g.
         to write it), where ``design`` is the study without results (settings, runs, scores).
@@ -388,7 +463,10 @@ def associate(
     ------
     InputError
         Bad settings, unknown or repeated architectures, fewer than two architectures, an
-        architecture with fewer than two runs, or unmatched seeds for a paired test.
+        architecture with fewer than two runs, or unmatched seeds for a paired test; with
+        ``test="moderated"``, a score none of whose examples can be tested (no variance to fit
+        the prior on); ``normalize="rank"`` of a heavily tied score (see
+        :func:`~gwas_models.analysis.association.rank_ties_reason`).
     """
     if settings is None:
         settings = AssociationSettings(**options)
@@ -403,18 +481,31 @@ def associate(
             _check_paired_seeds(first, a, b)
     if settings.permutation and rng is None:
         rng = np.random.default_rng()
+    # λ's null draws from its own stream, so that it leaves the permutations of a seeded rng as they were.
+    null_rng = rng.spawn(1)[0] if rng is not None else np.random.default_rng(LAMBDA_NULL_SEED)
 
     rows = {arch: _seed_order(first, arch) for arch in archs}
     # Normalising within runs only involves each run's own scores, so it can be done per block.
+    raw_blocks = {name: {arch: _take_rows(m.values, rows[arch]) for arch in archs} for name, m in matrices.items()}
     blocks = {
-        name: {arch: normalize_within_runs(_take_rows(m.values, rows[arch]), settings.normalize) for arch in archs}
+        name: {
+            arch: normalize_within_runs(
+                raw_blocks[name][arch],
+                settings.normalize,
+                labels=m.labels,
+                run_names=[f"run {arch} seed {int(seed)}" for seed in first.seeds[rows[arch]]],
+                parameter="normalize",  # refusals (rank of tied scores) name the study's parameter
+                what=f"score {name!r}",
+            )
+            for arch in archs
+        }
         for name, m in matrices.items()
     }
     # Zero variance is judged on the scores as collected: ranking turns an example that is constant
     # within each group (e.g. forgetting 1,1,1,1 vs 0,0,0,0) into ranks that differ by tie-block
     # sizes, a tiny but non-zero variance that a t-test would call overwhelmingly significant.
     raw_constant = (
-        {name: {arch: constant_within_runs(_take_rows(m.values, rows[arch])) for arch in archs} for name, m in matrices.items()}
+        {name: {arch: constant_within_runs(raw_blocks[name][arch]) for arch in archs} for name in matrices}
         if settings.normalize != "none"
         else None
     )
@@ -435,7 +526,9 @@ def associate(
 
     pair_results, pair_evidence, pair_errors = [], [], []
     for a, b in pairs:
-        result, evidence, errors = _compare_pair(blocks, matrices, a, b, settings, rng, layout, raw_constant)
+        result, evidence, errors = _compare_pair(
+            blocks, matrices, a, b, settings, rng, layout, raw_constant, raw_blocks=raw_blocks, null_rng=null_rng
+        )
         pair_results.append(finished(result))
         pair_evidence.append(evidence)
         pair_errors.append(errors)
@@ -443,7 +536,16 @@ def associate(
     if len(archs) >= 3:
         oneway = finished(
             _compare_all(
-                blocks, matrices, archs, settings, layout, np.vstack(pair_evidence), np.vstack(pair_errors), raw_constant
+                blocks,
+                matrices,
+                archs,
+                settings,
+                layout,
+                np.vstack(pair_evidence),
+                np.vstack(pair_errors),
+                raw_constant,
+                raw_blocks=raw_blocks,
+                null_rng=null_rng,
             )
         )
     return replace(design, pairs=tuple(pair_results), oneway=oneway)
@@ -463,9 +565,15 @@ def _compare_pair(
     rng: np.random.Generator | None,
     layout: TableLayout,
     raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
+    *,
+    raw_blocks: dict[str, dict[str, np.ndarray]],
+    null_rng: np.random.Generator,
 ) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
     """Test one pair for every score; return the result, and the per-score -log10 p and error
-    codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows."""
+    codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows.
+
+    ``raw_blocks`` are the scores as collected (for the run-level test of the global shift),
+    ``null_rng`` draws the relabellings of λ's null."""
     label = f"{a} vs {b}"
     any_score = next(iter(blocks.values()))
     n_runs = (any_score[a].shape[0], any_score[b].shape[0])
@@ -476,6 +584,9 @@ def _compare_pair(
         result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
         if raw_constant is not None:
             result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
+        prior = None
+        if settings.moderated:  # after the set-asides, which take no part in the prior
+            result, prior = _moderated(result, name, label)
         permutation = None
         if settings.permutation:
             permutation = permutation_test(
@@ -483,6 +594,20 @@ def _compare_pair(
             )
         adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
         summary = _pair_summary(name, result, adjusted, permutation, settings, n_runs)
+        if prior is not None:
+            summary = replace(summary, variance_prior=prior)
+        summary = replace(
+            summary,
+            lambda_null=lambda_null(
+                values_a,
+                values_b,
+                settings.t_test,
+                rng=null_rng,
+                tested=result.tested,
+                p_of_groups=_moderated_p(settings.t_test) if settings.moderated else None,
+            ),
+            run_shift=run_level_test(raw_blocks[name][a], raw_blocks[name][b], paired=settings.paired, tested=result.tested),
+        )
         summaries.append(summary)
         warnings += _permutation_warning(summary, name, label, settings.alpha)
         if summary.n_partial:
@@ -494,19 +619,77 @@ def _compare_pair(
         evidence.append(result.neg_log10_p)
         oriented_d.append(matrix.sign * result.cohen_d)
         errors.append(result.error)
-    warnings = _lambda_warning(summaries, label) + warnings
+    warnings = _global_difference_warnings(summaries, label, settings) + warnings
+    combined_summaries = []
     if len(matrices) > 1:
-        table_blocks.append(
-            pair_combined_block(layout, np.vstack(evidence), np.vstack(oriented_d), np.vstack(errors), a, b, n_runs, settings.adjust)
-        )
+        combined, adjusted = _combine(np.vstack(evidence), settings)
+        combined_summaries.append(_combined_summary(COMBINED, combined, adjusted, settings))
+        table_blocks.append(pair_combined_block(layout, combined, adjusted, np.vstack(oriented_d), np.vstack(errors), a, b, n_runs))
     comparison = ComparisonResult(
         kind="pair",
         archs=(a, b),
         sumstats=assemble(table_blocks, pair_columns(settings.adjust, settings.permutation)),
         scores=tuple(summaries),
         warnings=tuple(warnings),
+        combined=tuple(combined_summaries),
     )
     return comparison, np.vstack(evidence), np.vstack(errors)
+
+
+def _moderated(result: TwoSampleResult, name: str, label: str) -> tuple[TwoSampleResult, VariancePrior | None]:
+    """limma's moderated t of one score's ordinary (Student or paired) result, and its prior.
+
+    A score none of whose examples could be tested (every one constant or short of runs, e.g.
+    ``forgetting`` of runs that never forget) has no variance to fit a prior on: its examples keep
+    their ERRCODE, as under the other tests, and the study goes on with the other scores.
+    """
+    if not result.tested.any():
+        return result, None
+    try:
+        moderated = moderate(result)
+    except InputError as error:  # say which score of which pair had nothing to fit a prior on
+        raise InputError(f"score {name!r} ({label}): {error.message}") from error
+    return moderated.result, moderated.prior
+
+
+def _moderated_p(t_test: str):
+    """The per-example p of the moderated t under each relabelling (a
+    :data:`~gwas_models.analysis.genomic_control.GroupTest`): its prior is fitted per relabelling,
+    as for the observed labelling, so λ's null is that of the test reported."""
+
+    def p_of_groups(groups: Sequence[np.ndarray]) -> np.ndarray:
+        group_a, group_b = groups
+        rows = []
+        for k in range(group_a.shape[1]):  # a loop over relabellings, each over every example
+            ordinary = two_sample_test(group_a[:, k], group_b[:, k], t_test)
+            try:
+                rows.append(moderate(ordinary).result.p)
+            except InputError:  # nothing to fit a prior on under this relabelling: no λ from it
+                rows.append(np.full(ordinary.n_examples, np.nan))
+        return np.vstack(rows)
+
+    return p_of_groups
+
+
+def _combine(evidence: np.ndarray, settings: AssociationSettings) -> tuple[CombinedEvidence, pd.DataFrame]:
+    """Cauchy combination and mean -log10 p of tests, (n_tests, n_examples), and the combination
+    p adjusted over the examples."""
+    combined = combine_evidence(evidence)
+    return combined, adjust_pvalues(combined.p, settings.adjust, settings.alpha)
+
+
+def _combined_summary(score: str, combined: CombinedEvidence, adjusted: pd.DataFrame, settings: AssociationSettings) -> ScoreSummary:
+    """Examples combined and significant by their Cauchy combination p (no λ: not one test)."""
+    tested = np.isfinite(combined.neg_log10_p)
+    return ScoreSummary(
+        score=score,
+        n_examples=len(tested),
+        n_tested=int(tested.sum()),
+        errcodes={},
+        n_partial=0,
+        lambda_gc=float("nan"),
+        n_significant={m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust},
+    )
 
 
 def _pair_summary(
@@ -543,8 +726,12 @@ def _compare_all(
     pair_evidence: np.ndarray,
     pair_errors: np.ndarray,
     raw_constant: dict[str, dict[str, np.ndarray]] | None = None,
+    *,
+    raw_blocks: dict[str, dict[str, np.ndarray]],
+    null_rng: np.random.Generator,
 ) -> ComparisonResult:
-    """Welch's ANOVA per score across all architectures, plus the combined rows."""
+    """Welch's ANOVA per score across all architectures, plus the combined rows (λ's null and the
+    run-level test as for pairs: see :func:`_compare_pair`)."""
     n = layout.n_examples
     table_blocks, summaries, evidence, errors = [], [], [], []
     runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
@@ -553,22 +740,33 @@ def _compare_all(
         if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
             result = set_untested(result, np.any([raw_constant[name][arch] for arch in archs], axis=0), CONST)
         adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
-        summaries.append(_oneway_summary(name, n, result, adjusted, settings, runs_per_arch))
+        summary = _oneway_summary(name, n, result, adjusted, settings, runs_per_arch)
+        groups = [blocks[name][arch] for arch in archs]
+        summaries.append(
+            replace(
+                summary,
+                lambda_null=lambda_null_oneway(groups, rng=null_rng, tested=result.tested),
+                run_shift=run_level_anova([raw_blocks[name][arch] for arch in archs], tested=result.tested),
+            )
+        )
         table_blocks.append(oneway_block(layout, name, matrix.sign, result, adjusted, archs))
         evidence.append(result.neg_log10_p)
         errors.append(result.error)
     n_runs = int(runs_per_arch.sum())
-    if len(matrices) > 1:
-        table_blocks.append(
-            oneway_combined_block(layout, COMBINED, np.vstack(evidence), np.vstack(errors), n_runs, settings.adjust, archs)
-        )
-    table_blocks.append(oneway_combined_block(layout, COMBINED_PAIRS, pair_evidence, pair_errors, n_runs, settings.adjust, archs))
+    combined_summaries = []
+    combinations_of = ((COMBINED, np.vstack(evidence), np.vstack(errors)),) if len(matrices) > 1 else ()
+    # combined_pairs: ACAT over every pair x score p is as valid as over scores (any dependence).
+    for score, tests, codes in combinations_of + ((COMBINED_PAIRS, pair_evidence, pair_errors),):
+        combined, adjusted = _combine(tests, settings)
+        combined_summaries.append(_combined_summary(score, combined, adjusted, settings))
+        table_blocks.append(oneway_combined_block(layout, score, combined, adjusted, codes, n_runs, archs))
     return ComparisonResult(
         kind="oneway",
         archs=archs,
         sumstats=assemble(table_blocks, oneway_columns(settings.adjust)),
         scores=tuple(summaries),
-        warnings=tuple(_lambda_warning(summaries, f"one-way across {len(archs)} architectures")),
+        warnings=tuple(_global_difference_warnings(summaries, f"one-way across {len(archs)} architectures", settings)),
+        combined=tuple(combined_summaries),
     )
 
 
@@ -602,16 +800,44 @@ def _error_counts(error: np.ndarray) -> dict[str, int]:
     return {ERRCODES[code]: int(counts[code]) for code in range(1, len(ERRCODES)) if counts[code]}
 
 
-def _lambda_warning(summaries: Sequence[ScoreSummary], label: str) -> list[str]:
-    """One warning for all the scores of a comparison whose λGC is inflated."""
-    inflated = [f"{s.score} {s.lambda_gc:.2f}" for s in summaries if s.lambda_gc > LAMBDA_WARN_ABOVE]
-    if not inflated:
-        return []
-    return [
-        f"lambda_GC > {LAMBDA_WARN_ABOVE} ({label}) for {', '.join(inflated)}: a global shift between the "
-        "architectures (one harder or easier overall, the analogue of population stratification) inflates "
-        "every test; consider normalize='rank'"
-    ]
+def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, settings: AssociationSettings) -> list[str]:
+    """Warnings of a global difference between the architectures, only where a test says so.
+
+    λGC alone says nothing here (with replicate runs it swings widely between studies without
+    any difference); a warning needs λ beyond its relabelling null
+    (:data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_ALPHA`), or the run-level test of
+    the raw scores significant at ``alpha`` while the per-example tests see the shift (no
+    normalisation). Each score is judged at these levels on its own.
+    """
+    warnings = []
+    beyond = [s for s in summaries if s.lambda_null is not None and s.lambda_null.beyond]
+    if beyond:
+        listed = "; ".join(
+            f"{s.score} {s.lambda_null.lambda_gc:.2f} (95th percentile {s.lambda_null.upper:.2f}, p {s.lambda_null.p:.3g})"
+            for s in beyond
+        )
+        # Each score is judged at 5% on its own: with many scores say how many such findings chance gives.
+        chance = (
+            f" ({len(beyond)} of {len(summaries)} scores, each judged at {LAMBDA_NULL_ALPHA:g}: about "
+            f"{LAMBDA_NULL_ALPHA * len(summaries):.1g} expected by chance when nothing differs)"
+            if len(summaries) > 1
+            else ""
+        )
+        warnings.append(
+            f"lambda_GC ({label}) is beyond its null under relabelling of the runs for {listed}{chance}: more "
+            "examples differ than run-to-run noise explains, a real global difference between the architectures "
+            "that every per-example p includes"
+        )
+    if settings.normalize == "none":
+        shifted = [s for s in summaries if s.run_shift is not None and s.run_shift.significant(settings.alpha)]
+        if shifted:
+            listed = "; ".join(f"{s.score}: {s.run_shift.describe()}" for s in shifted)
+            warnings.append(
+                f"global shift ({label}): the runs' mean scores differ between the architectures at alpha "
+                f"{settings.alpha:g} for {listed}; one architecture is better or worse overall, which moves "
+                "every example's test: normalize='zscore' or 'center_class' tests each example against its run's level"
+            )
+    return warnings
 
 
 def _permutation_warning(summary: ScoreSummary, name: str, label: str, alpha: float) -> list[str]:
@@ -623,5 +849,6 @@ def _permutation_warning(summary: ScoreSummary, name: str, label: str, alpha: fl
     return [
         f"{name} ({label}): the smallest permutation p these runs and permutations allow is "
         f"{summary.smallest_p:.3g}, above the Bonferroni threshold alpha/n_tests = {threshold:.3g}: "
-        "no EMP1 can pass it; add runs (or permutations) for a permutation test to find anything"
+        "no EMP1 can pass it; add runs (or, when the relabellings are drawn, permutations) for a "
+        "permutation test to find anything"
     ]

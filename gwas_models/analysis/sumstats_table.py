@@ -14,9 +14,18 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from gwas_models.analysis.association import OK, OnewayResult, TwoSampleResult, finite_mean, mean_neg_log10_p
+from gwas_models.analysis.association import OK, OnewayResult, TwoSampleResult, finite_mean
+from gwas_models.analysis.combine import CombinedEvidence
 from gwas_models.analysis.permutation import PermutationResult
-from gwas_models.formats.sumstats_schema import ADJUST_COLUMNS, ALL_ERRCODES, COMBINED, COMBINED_PAIRS, MISSING, MIXED
+from gwas_models.formats.sumstats_schema import (
+    ADJUST_COLUMNS,
+    ALL_ERRCODES,
+    COMBINED,
+    COMBINED_PAIRS,
+    MISSING,
+    MIXED,
+    RANKING_COLUMN,
+)
 from gwas_models.matrix import ScoreMatrix, within_class_positions
 
 Block = dict[str, object]
@@ -169,6 +178,7 @@ def pair_block(
             "DF": result.df,
             "P": result.p,
             "NEG_LOG10_P": result.neg_log10_p,
+            RANKING_COLUMN: np.full(n, np.nan),  # the ranking of combined rows only
             "HARDER_IN": CodedColumn(_direction_codes(sign * result.beta), (MISSING, a, b)),
             "ERRCODE": CodedColumn(result.error, ALL_ERRCODES),
         }
@@ -183,29 +193,31 @@ def pair_block(
 
 def pair_combined_block(
     layout: TableLayout,
-    evidence: np.ndarray,
+    combined: CombinedEvidence,
+    adjusted: pd.DataFrame,
     oriented_d: np.ndarray,
     errors: np.ndarray,
     a: str,
     b: str,
     n_runs: tuple[int, int],
-    adjust: Sequence[str],
 ) -> Block:
     """The ``SCORE=combined`` rows of a pair table.
 
     Parameters
     ----------
     layout : TableLayout
-    evidence, oriented_d, errors : arrays (n_scores, n_examples)
-        -log10 p, difficulty-oriented Cohen's d and error codes of each score.
+    combined : CombinedEvidence
+        Cauchy combination p and mean -log10 p over the scores
+        (:func:`~gwas_models.analysis.combine.combine_evidence`).
+    adjusted : DataFrame
+        The combination p adjusted over the examples, by method.
+    oriented_d, errors : arrays (n_scores, n_examples)
+        Difficulty-oriented Cohen's d and error codes of each score.
     a, b : str
     n_runs : (int, int)
         Runs of A and of B.
-    adjust : sequence of str
-        The adjustment methods of the table (their columns are missing here).
     """
     n = layout.n_examples
-    mean_evidence, count = mean_neg_log10_p(evidence)
     mean_d, _ = finite_mean(oriented_d)
     missing = np.full(n, np.nan)
     block = layout.key_columns(COMBINED)
@@ -216,18 +228,19 @@ def pair_combined_block(
             "N_A": np.full(n, n_runs[0], dtype=np.int64),
             "N_B": np.full(n, n_runs[1], dtype=np.int64),
             "COHEN_D": mean_d,
-            "P": 10.0 ** (-mean_evidence),
-            "NEG_LOG10_P": mean_evidence,
+            "P": combined.p,
+            "NEG_LOG10_P": combined.neg_log10_p,
+            RANKING_COLUMN: combined.mean_neg_log10_p,
             "HARDER_IN": CodedColumn(_direction_codes(mean_d), (MISSING, a, b)),
-            "ERRCODE": CodedColumn(_combined_errcodes(errors, count), ALL_ERRCODES),
+            "ERRCODE": CodedColumn(_combined_errcodes(errors, combined.count), ALL_ERRCODES),
             "EMP1": missing,
             "EMP2": missing,
         }
     )
     for column in ("MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "T_STAT", "DF"):
         block[column] = missing
-    for method in adjust:
-        block[ADJUST_COLUMNS[method]] = missing
+    for method in adjusted:
+        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
     return block
 
 
@@ -258,6 +271,7 @@ def oneway_block(
             "DF2": result.df_denom,
             "P": result.p,
             "NEG_LOG10_P": result.neg_log10_p,
+            RANKING_COLUMN: np.full(len(result.p), np.nan),  # the ranking of combined rows only
             "HARDEST_IN": CodedColumn(hardest, (MISSING,) + archs),
             "EASIEST_IN": CodedColumn(easiest, (MISSING,) + archs),
             "ERRCODE": CodedColumn(result.error, ALL_ERRCODES),
@@ -271,16 +285,16 @@ def oneway_block(
 def oneway_combined_block(
     layout: TableLayout,
     score: str,
-    evidence: np.ndarray,
+    combined: CombinedEvidence,
+    adjusted: pd.DataFrame,
     errors: np.ndarray,
     n_runs: int,
-    adjust: Sequence[str],
     archs: tuple[str, ...],
 ) -> Block:
-    """``SCORE=combined`` or ``combined_pairs`` rows of a one-way table, from the -log10 p and
-    error codes, shape (n_tests, n_examples), of the tests they combine."""
+    """``SCORE=combined`` or ``combined_pairs`` rows of a one-way table: the Cauchy combination p
+    (adjusted by method in ``adjusted``) and mean -log10 p of the tests they combine, whose error
+    codes, shape (n_tests, n_examples), are ``errors``."""
     n = layout.n_examples
-    mean_evidence, count = mean_neg_log10_p(evidence)
     missing = np.full(n, np.nan)
     block = layout.key_columns(score)
     block.update(
@@ -289,13 +303,14 @@ def oneway_combined_block(
             "F_STAT": missing,
             "DF1": missing,
             "DF2": missing,
-            "P": 10.0 ** (-mean_evidence),
-            "NEG_LOG10_P": mean_evidence,
+            "P": combined.p,
+            "NEG_LOG10_P": combined.neg_log10_p,
+            RANKING_COLUMN: combined.mean_neg_log10_p,
             "HARDEST_IN": CodedColumn(np.zeros(n), (MISSING,) + archs),
             "EASIEST_IN": CodedColumn(np.zeros(n), (MISSING,) + archs),
-            "ERRCODE": CodedColumn(_combined_errcodes(errors, count), ALL_ERRCODES),
+            "ERRCODE": CodedColumn(_combined_errcodes(errors, combined.count), ALL_ERRCODES),
         }
     )
-    for method in adjust:
-        block[ADJUST_COLUMNS[method]] = missing
+    for method in adjusted:
+        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
     return block

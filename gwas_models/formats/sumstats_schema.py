@@ -11,28 +11,44 @@ pyarrow, no torch.
 Pair table, columns :func:`pair_columns`::
 
     #CHROM POS ID LABEL SCORE A B N_A N_B MEAN_A MEAN_B SD_A SD_B BETA SE COHEN_D T_STAT DF P
-    NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY> [EMP1 EMP2] ERRCODE
+    NEG_LOG10_P MEAN_NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY> [EMP1 EMP2] ERRCODE
 
 One-way table (three or more architectures), columns :func:`oneway_columns`::
 
-    #CHROM POS ID LABEL SCORE N F_STAT DF1 DF2 P NEG_LOG10_P HARDEST_IN EASIEST_IN <adjusted> ERRCODE
+    #CHROM POS ID LABEL SCORE N F_STAT DF1 DF2 P NEG_LOG10_P MEAN_NEG_LOG10_P HARDEST_IN EASIEST_IN
+    <adjusted> ERRCODE
 
 The adjusted-p columns are those of the methods asked for, in :data:`ADJUST_COLUMNS` order of the
 request; ``EMP1``/``EMP2`` only with permutation tests.
 
 Combined rows. ``SCORE=combined`` rows (written when more than one score is tested) hold the
-combined evidence of each example: ``NEG_LOG10_P`` is the mean of -log10 p over the scores it was
-tested on (= -log10 of the geometric mean of p, the paper's summary) and ``P`` is that geometric
-mean. It is a ranking, not a p-value, so the adjustment columns are missing. In a pair table their
-``COHEN_D`` is the mean over scores of the difficulty-oriented d (positive: harder in B), whose sign
-gives ``HARDER_IN``; ``N_A``/``N_B`` are the runs of A and B. A one-way table also has
-``SCORE=combined_pairs`` rows: the mean of -log10 p over every pair *and* score, the paper's ranking
-of the examples most sensitive to the architecture (its Figure 1); see :func:`ranking_score`.
+combined evidence of each example over the scores it was tested on, twice:
 
-Missing values are NaN in numeric columns and :data:`MISSING` (``'.'``) in text columns (and in the
-TSV file for numbers too). ``ERRCODE`` is ``'.'`` when the test was done, else one of
-:data:`ERRCODES`; a combined row has ``'.'`` when at least one score was tested, otherwise the code
-its scores share, or :data:`MIXED`.
+* ``P`` and ``NEG_LOG10_P`` are the Cauchy combination test (ACAT, Liu & Xie 2020,
+  :mod:`gwas_models.analysis.combine`): a p-value that holds however strongly the scores of an
+  example are correlated, adjusted over the examples like any score's (the adjusted columns);
+* ``MEAN_NEG_LOG10_P`` is the mean of -log10 p over the scores (-log10 of the geometric mean of
+  p, the paper's summary): a ranking, not a p-value (the scores of one example are strongly
+  correlated, so it would be far too small as one). The paper's ranking of the examples, the
+  gallery and ``top`` rank by it; see :func:`ranking_column`.
+
+In a pair table their ``COHEN_D`` is the mean over scores of the difficulty-oriented d (positive:
+harder in B), whose sign gives ``HARDER_IN``; ``N_A``/``N_B`` are the runs of A and B. A one-way
+table also has ``SCORE=combined_pairs`` rows: the same two summaries over every pair *and* score;
+its ``MEAN_NEG_LOG10_P`` is the paper's ranking of the examples most sensitive to the architecture
+(its Figure 1); see :func:`ranking_score`. ``MEAN_NEG_LOG10_P`` is missing on the rows of a single
+score. Tables written before it existed held the mean in the combined rows' ``NEG_LOG10_P``.
+
+Missing values are NaN in numeric columns and :data:`MISSING` (``'.'``) in text columns; TSV
+files write missing numbers as :data:`MISSING_NUMBER` (``NA``, as PLINK 2 does). ``ERRCODE`` is
+``'.'`` when the test was done, else one of :data:`ERRCODES`; a combined row has ``'.'`` when at
+least one score was tested, otherwise the code its scores share, or :data:`MIXED`.
+
+p below the smallest double. ``P`` and the adjusted columns are float64 in a table and in the
+Parquet file: 0 (or a subnormal with few digits) below about 1e-308. ``NEG_LOG10_P`` holds every
+p exactly (it is computed in log space), so a reader of the Parquet file takes the exact p from
+it, ``10 ** -NEG_LOG10_P`` in any precision. TSV files write ``P`` and each adjusted p from log
+space where float64 cannot hold it (``3.1623e-401``), never as 0 for a finite statistic.
 
 Every column, from :data:`COLUMN_MEANINGS`:
 """
@@ -41,17 +57,27 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-#: How a missing value is written in text columns (and in TSV files, for every column).
+#: How a missing value is written in text columns.
 MISSING = "."
+#: How a missing number is written in TSV files (PLINK 2's ``NA``; readers also take ``'.'``).
+MISSING_NUMBER = "NA"
 
 #: ``SCORE`` of the combined evidence over the scores of one comparison.
 COMBINED = "combined"
 #: ``SCORE`` of the combined evidence over every pair and score (one-way tables only).
 COMBINED_PAIRS = "combined_pairs"
-#: The ``SCORE`` values that are rankings (means of -log10 p), not tests.
+#: The ``SCORE`` values of combined evidence: a Cauchy combination p and a ranking column each.
 COMBINED_SCORES: tuple[str, ...] = (COMBINED, COMBINED_PAIRS)
-#: What each combined score means, in words (titles and captions).
+#: Column of the combined rows' ranking, the mean of -log10 p (the paper's geometric mean of p).
+RANKING_COLUMN = "MEAN_NEG_LOG10_P"
+#: What the p of each combined score is, in words (titles of plots of its ``NEG_LOG10_P``).
 COMBINED_MEANINGS: dict[str, str] = {
+    COMBINED: "Cauchy combination (ACAT) of p over scores",
+    COMBINED_PAIRS: "Cauchy combination (ACAT) of p over pairs and scores",
+}
+#: What the ranking column (:data:`RANKING_COLUMN`) of each combined score is (gallery captions,
+#: plots of the ranking): a ranking, not a p-value.
+RANKING_MEANINGS: dict[str, str] = {
     COMBINED: "mean −log10 p over scores",
     COMBINED_PAIRS: "mean −log10 p over pairs and scores",
 }
@@ -65,7 +91,7 @@ ALL_ERRCODES: tuple[str, ...] = ERRCODES + (MIXED,)
 #: What each ``ERRCODE`` means.
 ERRCODE_MEANINGS: dict[str, str] = {
     MISSING: "the test was done",
-    "CONST": "zero variance (both groups constant; paired: constant differences; one-way: a constant group)",
+    "CONST": "zero variance, up to rounding (both groups constant, or a standard error below 10 ulps of the means; paired: constant differences; one-way: a constant group)",
     "FEW_RUNS": "a group has fewer than 2 finite runs (paired: fewer than 2 complete pairs)",
     "NAN": "no finite score in a group, or a non-finite statistic",
     MIXED: "combined row whose scores were all untested, for different reasons",
@@ -84,10 +110,10 @@ ADJUST_COLUMNS: dict[str, str] = {
 KEY_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "LABEL", "SCORE")
 PAIR_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
     "A", "B", "N_A", "N_B", "MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "COHEN_D",
-    "T_STAT", "DF", "P", "NEG_LOG10_P", "HARDER_IN",
+    "T_STAT", "DF", "P", "NEG_LOG10_P", RANKING_COLUMN, "HARDER_IN",
 )  # fmt: skip
 ONEWAY_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
-    "N", "F_STAT", "DF1", "DF2", "P", "NEG_LOG10_P", "HARDEST_IN", "EASIEST_IN",
+    "N", "F_STAT", "DF1", "DF2", "P", "NEG_LOG10_P", RANKING_COLUMN, "HARDEST_IN", "EASIEST_IN",
 )  # fmt: skip
 PERMUTATION_COLUMNS: tuple[str, ...] = ("EMP1", "EMP2")
 ERRCODE_COLUMN = "ERRCODE"
@@ -115,16 +141,17 @@ COLUMN_MEANINGS: dict[str, str] = {
     "SD_A": "sample standard deviation over the runs of A",
     "SD_B": "sample standard deviation over the runs of B",
     "BETA": "mean(B) - mean(A) (paired: mean of the differences B - A)",
-    "SE": "standard error of BETA under the test's variance model",
+    "SE": "standard error of BETA under the test's variance model (moderated t: from the posterior variance)",
     "COHEN_D": "BETA over the pooled standard deviation (combined rows: difficulty-oriented mean d)",
     "T_STAT": "t statistic, BETA / SE",
-    "DF": "degrees of freedom of the t test",
+    "DF": "degrees of freedom of the t test (moderated t: residual plus prior df, d + d0)",
     "N": "runs used over all architectures",
     "F_STAT": "Welch's F (with Welch's correction)",
     "DF1": "numerator degrees of freedom of F",
     "DF2": "denominator degrees of freedom of F",
-    "P": "two-sided p (F: upper tail); combined rows: geometric mean of p, a ranking",
-    "NEG_LOG10_P": "-log10 p, computed in log space so it stays finite when p underflows",
+    "P": "two-sided p (F: upper tail); combined rows: Cauchy combination (ACAT) p over the scores, valid however they are correlated",
+    "NEG_LOG10_P": "-log10 p, computed in log space so it stays finite when p underflows: the exact p of any row",
+    RANKING_COLUMN: "combined rows only: mean -log10 p over the scores (-log10 of the geometric mean p, the paper's summary), a ranking, not a p-value",
     "HARDER_IN": f"architecture under which the example is harder, from BETA's sign and the score's direction ({MISSING!r}: BETA 0 or missing)",
     "HARDEST_IN": "architecture under which the example is hardest",
     "EASIEST_IN": "architecture under which the example is easiest",
@@ -134,9 +161,11 @@ COLUMN_MEANINGS: dict[str, str] = {
     ERRCODE_COLUMN: f"{MISSING!r} when the test was done, else why not: " + ", ".join(ALL_ERRCODES[1:]),
 }
 
-#: λGC above this is reported as inflation (a warning, an orange legend).
+#: λGC above this is coloured as inflated in plots and the report. Display only: with replicate
+#: runs λ of a study without any difference often exceeds it; whether λ is more than run-to-run
+#: noise is said by its relabelling null (:mod:`gwas_models.analysis.genomic_control`).
 LAMBDA_WARN_ABOVE: float = 1.1
-#: λGC above this is reported as strong inflation (a red legend).
+#: λGC above this is coloured as strongly inflated (red; display only, as above).
 LAMBDA_STRONG_ABOVE: float = 1.25
 
 
@@ -170,6 +199,18 @@ def ranking_score(scores: Iterable[str]) -> str | None:
         if name in names:
             return name
     return names[0] if len(names) == 1 else None
+
+
+def ranking_column(score: str) -> str:
+    """The column that ranks the examples of one score: :data:`RANKING_COLUMN` (the mean -log10 p)
+    for a combined score, ``NEG_LOG10_P`` for a single score.
+
+    Examples
+    --------
+    >>> ranking_column("combined"), ranking_column("loss")
+    ('MEAN_NEG_LOG10_P', 'NEG_LOG10_P')
+    """
+    return RANKING_COLUMN if str(score) in COMBINED_SCORES else "NEG_LOG10_P"
 
 
 def inflation_level(lambda_gc: float) -> str:

@@ -2,6 +2,12 @@
 
 The summary statistics columns are documented in :mod:`gwas_models.formats.sumstats_schema`. A row
 is drawn only when its test was done: ``ERRCODE`` is ``'.'`` and ``NEG_LOG10_P`` is finite.
+
+Two kinds of values are drawn: p-values (``NEG_LOG10_P`` of any score, the Cauchy combination p
+of the combined rows included), against which thresholds mean something, and the paper's ranking
+of the combined rows (``MEAN_NEG_LOG10_P``, :func:`ranking_values`), a mean of -log10 p that is no
+p-value, so no threshold is ever drawn on it. Tables written before ``MEAN_NEG_LOG10_P`` existed
+held that mean in the combined rows' ``NEG_LOG10_P`` (:func:`holds_legacy_ranking`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from matplotlib.textpath import text_to_path
 from gwas_models.errors import InputError, ResultsError
 from gwas_models.formats import sumstats_schema as schema
 from gwas_models.formats.atomic import atomic_path
-from gwas_models.formats.sumstats_schema import COMBINED, MISSING
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES, MISSING, RANKING_COLUMN
 
 CLASS_COLOURS = ("#2c5d8a", "#8fb8de")
 """Alternating colours of neighbouring classes: dark and light blue, distinct in greyscale too."""
@@ -36,6 +42,7 @@ INFLATION_COLOURS = {"": NEUTRAL_TEXT_COLOUR, "warn": INFLATION_WARNING_COLOUR, 
 SUPPORTED_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 SAVE_DPI = 150
 NEG_LOG10_P_LABEL = r"$-\log_{10}\,p$"
+RANKING_LABEL = r"mean $-\log_{10}\,p$ (a ranking, not a p-value)"
 
 
 # ------------------------------------------------------------------------------------------
@@ -105,6 +112,22 @@ def tested_mask(rows: pd.DataFrame) -> np.ndarray:
 def neg_log10_p(rows: pd.DataFrame) -> np.ndarray:
     """``NEG_LOG10_P`` as float64 (NaN where missing)."""
     return pd.to_numeric(rows["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def holds_legacy_ranking(rows: pd.DataFrame, score: str) -> bool:
+    """True for the combined rows of a table written before ``MEAN_NEG_LOG10_P``: their
+    ``NEG_LOG10_P`` is the mean -log10 p over the scores, a ranking, not a p-value."""
+    return str(score) in COMBINED_SCORES and RANKING_COLUMN not in rows.columns
+
+
+def ranking_values(rows: pd.DataFrame, score: str) -> np.ndarray:
+    """The values that rank the rows of one score (largest: most sensitive), float64.
+
+    ``MEAN_NEG_LOG10_P`` for a combined score (the paper's ranking; ``NEG_LOG10_P`` in older tables,
+    which held the mean there), ``NEG_LOG10_P`` for a single score.
+    """
+    column = RANKING_COLUMN if str(score) in COMBINED_SCORES and RANKING_COLUMN in rows.columns else "NEG_LOG10_P"
+    return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The gallery of the examples most and least sensitive to the architecture (paper, Figure 1 left).
 
-The examples are ranked by the combined evidence (``SCORE == 'combined'``, the mean −log10 p over
-scores): the ``k`` highest are "most sensitive", the ``k`` lowest "least sensitive". The images are
+The examples are ranked by the paper's combined evidence, the mean −log10 p over scores
+(``MEAN_NEG_LOG10_P`` of the ``SCORE == 'combined'`` rows; ``combined_pairs`` with three or more
+architectures): the ``k`` highest are "most sensitive", the ``k`` lowest "least sensitive". The images are
 passed in as an array indexed by ``example_id`` (the dataset's ``x_train``), so the library needs
 no dataset loader and tests can use synthetic images.
 """
@@ -13,12 +14,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from gwas_models.errors import DataError, InputError
-from gwas_models.formats.sumstats_schema import COMBINED_MEANINGS
+from gwas_models.formats.sumstats_schema import RANKING_MEANINGS
 from gwas_models.plots._style import (
     axes_size_points,
-    neg_log10_p,
     new_axes,
     ranking_score,
+    ranking_values,
     require_columns,
     score_rows,
     sync_layout,
@@ -131,7 +132,8 @@ def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | No
     score : str, optional
         Score that ranks the examples. Default: the paper's ranking, ``combined`` (mean −log10 p
         over scores) or, in a table of three or more architectures, ``combined_pairs`` (mean over
-        every pair and score).
+        every pair and score). A combined score ranks by its ``MEAN_NEG_LOG10_P``, a single score
+        by its ``NEG_LOG10_P``.
 
     Returns
     -------
@@ -142,8 +144,10 @@ def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | No
     if k < 1:
         raise InputError(f"k must be at least 1, got {k}", parameter="k")
     require_columns(sumstats, GALLERY_COLUMNS, "the gallery")
-    rows = score_rows(sumstats, score if score is not None else ranking_score(sumstats))
-    rows = rows[tested_mask(rows)].assign(_NLP=lambda frame: neg_log10_p(frame))
+    score = score if score is not None else ranking_score(sumstats)
+    rows = score_rows(sumstats, score)
+    rows = rows[tested_mask(rows)]
+    rows = rows.assign(_NLP=ranking_values(rows, score))
     ranked = rows.sort_values(["_NLP", "ID"], ascending=[False, True], kind="stable")
     n_most = min(k, len(ranked))
     n_least = min(k, len(ranked) - n_most)
@@ -175,8 +179,8 @@ def sensitivity_gallery(
 ) -> Axes:
     """Draw the ``k`` most and ``k`` least architecture-sensitive examples as two rows of images.
 
-    Each image is captioned with its class, its mean −log10 p (the combined evidence) and its
-    example id, as in the paper's Figure 1 (left). The images are drawn as one mosaic, so the whole
+    Each image is captioned with its class, its ranking value (the mean −log10 p of the combined
+    evidence, or −log10 p of a single score) and its example id, as in the paper's Figure 1 (left). The images are drawn as one mosaic, so the whole
     gallery lives in one Axes.
 
     Parameters
@@ -215,9 +219,9 @@ def sensitivity_gallery(
     ax.set_axis_off()
     sync_layout(ax.figure)
     fontsize = _caption_fontsize(ax, mosaic.shape, height)
-    what = COMBINED_MEANINGS.get(score, f"−log10 p of {score}")
+    what = RANKING_MEANINGS.get(score, f"−log10 p of {score}")
     for title, group, origins in zip(ROW_TITLES, (most, least), tile_origins):
-        _label_row(ax, title.format(what=what), group, origins, (height, width), fontsize)
+        _label_row(ax, title.format(what=what), ranking_values(group, score), group, origins, (height, width), fontsize)
     return ax
 
 
@@ -256,19 +260,19 @@ def _caption_fontsize(ax: Axes, mosaic_shape: tuple[int, ...], tile_height: int)
 def _label_row(
     ax: Axes,
     title: str,
+    values: np.ndarray,
     group: pd.DataFrame,
     origins: list[tuple[int, int]],
     tile_shape: tuple[int, int],
     fontsize: float,
 ) -> None:
-    """Row title above the tiles; class, mean −log10 p and example id below each tile."""
+    """Row title above the tiles; class, ranking value (``values``) and example id below each tile."""
     height, width = tile_shape
     if origins:
         top, left = origins[0]
         ax.text(left, top - 0.08 * height, title, ha="left", va="bottom", fontsize=fontsize + 1, fontweight="bold", gid="gallery-title")
     else:
         return
-    values = neg_log10_p(group)
     for (top, left), class_name, value, example_id in zip(origins, group["#CHROM"].astype(str), values, group["ID"]):
         # A bare digit class ("7") above a number would read as part of it.
         shown_class = f"class {class_name}" if class_name.isdigit() else class_name

@@ -2,9 +2,14 @@
 
 x runs over the examples, class after class in ``LABEL`` order and by ``POS`` inside a class, with
 a small gap between classes; neighbouring classes alternate colours. y is −log10 p of one score (or
-of the combined evidence). Two horizontal lines mark the Bonferroni threshold ``α / n_tests``
-(solid) and a suggestive threshold (dashed, ``1 / n_tests`` by default), ``n_tests`` being the
-number of examples tested for that score.
+of the combined evidence: its Cauchy combination p). Two horizontal lines mark the Bonferroni
+threshold ``α / n_tests`` (solid) and a suggestive threshold (dashed, ``1 / n_tests`` by default),
+``n_tests`` being the number of examples tested for that score.
+
+With ``ranking=True`` a combined score is drawn by its ranking instead, the paper's mean −log10 p
+over scores (``MEAN_NEG_LOG10_P``): no p-value, so no threshold line, and the axis and title say
+it is a ranking. The combined rows of a table written before that column (whose ``NEG_LOG10_P``
+held the mean) are drawn that way too.
 
 Drawing a million points is cheap when each class is one ``scatter`` call with one colour (a
 per-point colour array is what is slow), and vector files stay small when the points are
@@ -14,7 +19,7 @@ rasterized. Below the suggestive line, points hidden under an identical marker a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
@@ -29,6 +34,7 @@ from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES
 from gwas_models.plots._style import (
     CLASS_COLOURS,
     NEG_LOG10_P_LABEL,
+    RANKING_LABEL,
     THRESHOLD_COLOUR,
     UNDEFINED_DIRECTION_COLOUR,
     as_text,
@@ -36,8 +42,10 @@ from gwas_models.plots._style import (
     axes_size_points,
     check_single_pair,
     data_per_point,
+    holds_legacy_ranking,
     neg_log10_p,
     new_axes,
+    ranking_values,
     require_columns,
     score_rows,
     sync_layout,
@@ -172,6 +180,7 @@ def manhattan(
     thin: bool = True,
     images: np.ndarray | None = None,
     show_class_labels: bool = True,
+    ranking: bool = False,
     ax: Axes | None = None,
 ) -> Axes:
     """Draw a Manhattan plot of one score.
@@ -182,7 +191,7 @@ def manhattan(
         Summary statistics (see :mod:`gwas_models.formats.sumstats_schema`). Rows whose ``ERRCODE`` is not
         ``'.'`` or whose ``NEG_LOG10_P`` is missing are not drawn.
     score : str
-        ``SCORE`` to draw; ``'combined'`` is the mean −log10 p over scores.
+        ``SCORE`` to draw; ``'combined'`` is the Cauchy combination p over scores.
     alpha : float
         Family-wise level of the Bonferroni line, drawn at ``−log10(alpha / n_tests)``.
     suggestive : float, optional
@@ -205,6 +214,10 @@ def manhattan(
         examples are shown as thumbnails instead of bare ids.
     show_class_labels : bool
         Write class names under the x axis (off for the upper panels of a faceted plot).
+    ranking : bool
+        Draw a combined score's ranking, the mean −log10 p over scores (``MEAN_NEG_LOG10_P``),
+        instead of its p: no threshold line (a mean of −log10 p is no p-value); ``per-class``
+        labels the best ``top_k`` of every class.
     ax : Axes, optional
         Where to draw; a new figure otherwise.
 
@@ -216,9 +229,14 @@ def manhattan(
         ``hit:<example id>``.
     """
     _require_manhattan_columns(sumstats, signed)
+    if ranking and score not in COMBINED_SCORES:
+        raise InputError(
+            f"ranking draws a combined score's mean -log10 p ({', '.join(COMBINED_SCORES)}), not {score!r}", parameter="ranking"
+        )
     options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels, panel=False)
     options.check()
     rows = score_rows(sumstats, score)
+    options = replace(options, ranking=ranking or holds_legacy_ranking(rows, score))
     return _draw(rows, class_layout(rows), score, options, images, ax)
 
 
@@ -234,6 +252,7 @@ def manhattan_facets(
     signed: bool = False,
     thin: bool = True,
     images: np.ndarray | None = None,
+    ranking: bool = False,
 ) -> list[Axes]:
     """One Manhattan panel per score, stacked, sharing x (one layout of the examples for all).
 
@@ -247,6 +266,9 @@ def manhattan_facets(
         Figure to draw in (its panels are added); a new one otherwise.
     alpha, suggestive, annotate, top_k, signed, thin, images
         As for :func:`manhattan`; thresholds are computed per panel from its own number of tests.
+    ranking : bool
+        Draw the combined scores' panels by their ranking (see :func:`manhattan`); the other
+        panels are p-values as always.
 
     Returns
     -------
@@ -274,7 +296,8 @@ def manhattan_facets(
     figure.suptitle(title, fontsize=10)
     for index, (name, rows, ax) in enumerate(zip(scores, panel_rows, axes)):
         last = index == len(scores) - 1
-        options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels=last, panel=True)
+        ranked = (ranking and name in COMBINED_SCORES) or holds_legacy_ranking(rows, name)
+        options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels=last, panel=True, ranking=ranked)
         _draw(rows, layout, name, options, images, ax)
     return axes
 
@@ -326,6 +349,7 @@ class _Options:
     thin: bool
     show_class_labels: bool
     panel: bool  # one panel of a faceted figure: short title, the pair is in the figure's title
+    ranking: bool = False  # y is a ranking (mean -log10 p), not a p-value: no threshold
 
     def check(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -340,29 +364,39 @@ class _Options:
 
 def _draw(rows: pd.DataFrame, layout: ClassLayout, score: str, options: _Options, images: np.ndarray | None, ax: Axes | None) -> Axes:
     pictures = channels_last(images) if images is not None else None
-    points = _points(rows, layout, options.signed)
+    points = _points(rows, layout, options.signed, score if options.ranking else None)
     n_tests = len(points.x)
-    bonferroni_y = -np.log10(options.alpha / max(n_tests, 1))
-    suggestive_y = -np.log10(options.suggestive if options.suggestive is not None else 1.0 / max(n_tests, 1))
+    if options.ranking:
+        # A ranking has no threshold: nothing is drawn for sure above one, no label needs to reach one.
+        lines, always_y, label_y = [], np.inf, -np.inf
+    else:
+        bonferroni_y = -np.log10(options.alpha / max(n_tests, 1))
+        suggestive_y = -np.log10(options.suggestive if options.suggestive is not None else 1.0 / max(n_tests, 1))
+        lines, always_y, label_y = [bonferroni_y, suggestive_y], suggestive_y, suggestive_y
     ax = new_axes(ax, manhattan_figsize(len(layout.class_names), options.signed))
     # Everything that takes room around the axes comes first, so that after the layout runs the
     # axes size is final: thinning cells and label positions are computed in points from it.
-    _set_limits(ax, layout, points, bonferroni_y, options.signed, pictures is not None)
+    _set_limits(ax, layout, points, max(lines, default=0.0), options.signed, pictures is not None)
     _class_axis(ax, layout, options.show_class_labels)
-    _threshold_lines(ax, bonferroni_y, suggestive_y, options)
+    if lines:
+        _threshold_lines(ax, bonferroni_y, suggestive_y, options)
     _axis_labels(ax, rows, score, n_tests, options)
     sync_layout(ax.figure)
-    _scatter_classes(ax, layout, points, suggestive_y, options.thin)
-    hits = _choose_hits(points, suggestive_y, options.annotate, options.top_k)
-    line_ys = [bonferroni_y, suggestive_y] + ([-bonferroni_y, -suggestive_y, 0.0] if options.signed else [])
+    _scatter_classes(ax, layout, points, always_y, options.thin)
+    hits = _choose_hits(points, label_y, options.annotate, options.top_k)
+    line_ys = lines + ([-y for y in lines] + [0.0] if options.signed else [])
     _annotate_hits(ax, points, hits, pictures, line_ys)
     return ax
 
 
-def _points(rows: pd.DataFrame, layout: ClassLayout, signed: bool) -> _Points:
-    """x, y and class of every tested row; y negative for "harder under B" in a signed plot."""
+def _points(rows: pd.DataFrame, layout: ClassLayout, signed: bool, ranked_score: str | None = None) -> _Points:
+    """x, y and class of every tested row; y negative for "harder under B" in a signed plot.
+
+    y is −log10 p, or with ``ranked_score`` the ranking value of that combined score."""
     tested = rows[tested_mask(rows)]
-    strength = neg_log10_p(tested)
+    strength = ranking_values(tested, ranked_score) if ranked_score is not None else neg_log10_p(tested)
+    if not np.isfinite(strength).all():  # a ranking value missing where the p is not
+        tested, strength = tested[np.isfinite(strength)], strength[np.isfinite(strength)]
     undefined = np.zeros(len(tested), dtype=bool)
     y = strength.copy()
     if signed:
@@ -497,23 +531,25 @@ def _axis_labels(ax: Axes, rows: pd.DataFrame, score: str, n_tests: int, options
         ax.spines[side].set_visible(False)
     if options.show_class_labels:
         ax.set_xlabel("class (examples in class order)", fontsize=9)
+    label = RANKING_LABEL if options.ranking else NEG_LOG10_P_LABEL
     if options.signed:
         ax.axhline(0.0, color="0.3", lw=0.6, zorder=2.5)
         # A panel is too short for the directions: the figure title carries them instead.
-        ax.set_ylabel(NEG_LOG10_P_LABEL if options.panel else _signed_ylabel(rows), fontsize=9)
+        ax.set_ylabel(label if options.panel else _signed_ylabel(rows, label), fontsize=9)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{abs(value):g}"))
     else:
-        ax.set_ylabel(NEG_LOG10_P_LABEL, fontsize=9)
+        ax.set_ylabel(label, fontsize=9)
+    what = " · ranking: mean −log10 p, not a p-value (no threshold)" if options.ranking else ""
     if options.panel:
-        ax.set_title(f"{score} · {n_tests:,} examples tested", fontsize=9, loc="left")
+        ax.set_title(f"{score} · {n_tests:,} examples tested{what}", fontsize=9, loc="left")
     else:
-        ax.set_title(f"{_pair_title(rows, score)} · {n_tests:,} examples tested", fontsize=10, loc="left")
+        ax.set_title(f"{_pair_title(rows, score)} · {n_tests:,} examples tested{what}", fontsize=10, loc="left")
 
 
-def _signed_ylabel(rows: pd.DataFrame) -> str:
+def _signed_ylabel(rows: pd.DataFrame, label: str = NEG_LOG10_P_LABEL) -> str:
     """y label of a signed plot, read bottom to top: harder under B, then harder under A."""
     arch_a, arch_b = _pair(rows) or ("A", "B")
-    return f"harder under {arch_b}  ←  {NEG_LOG10_P_LABEL}  →  harder under {arch_a}"
+    return f"harder under {arch_b}  ←  {label}  →  harder under {arch_a}"
 
 
 def _direction_note(rows: pd.DataFrame) -> str:

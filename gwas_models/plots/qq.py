@@ -5,6 +5,12 @@ Beta(k, n − k + 1). Its mean k / (n + 1) gives the expected value and its 2.5%
 give the pointwise band. Points above the band that leave the diagonal only at the top are
 associations; a whole curve lifted off the diagonal is inflation, measured by the genomic control
 factor λGC = median(χ²₁ quantile of p) / median(χ²₁) (1 without inflation).
+
+With replicate runs, every example of a run shares the run's luck, so the p-values of one study
+are correlated and λGC swings widely between studies in which nothing differs (0.4 to 4.4 with
+8 v 8 runs): a curve off the diagonal is not by itself a global difference. Whether it is more
+than run-to-run noise is said by λ's relabelling null, in the association's ``.log``
+(:mod:`gwas_models.analysis.genomic_control`). The colours of λ here are display only.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from gwas_models.plots._style import (
     NEUTRAL_TEXT_COLOUR,
     available_scores,
     data_per_point,
+    holds_legacy_ranking,
     inflation_colour,
     neg_log10_p,
     new_axes,
@@ -107,9 +114,10 @@ def qq(
         Summary statistics with ``SCORE`` and ``NEG_LOG10_P`` (and ``ERRCODE``: failed tests are
         left out).
     score : str or sequence of str, optional
-        Score(s) to draw. Default: every score except ``combined`` (a mean of −log10 p is not a
-        p-value, so it is not uniform under the null; nor ``combined_pairs``), or the combined
-        evidence when nothing else is there.
+        Score(s) to draw. Default: every single score, or the combined evidence when nothing else
+        is there. The combined rows' p (the Cauchy combination over scores) may be drawn by
+        naming them; not their ranking, the mean −log10 p, which is no p-value (the combined
+        rows of tables written before ``MEAN_NEG_LOG10_P`` held that mean, and are refused).
     level : float
         Coverage of the band, computed for the largest number of tests among the curves.
     thin : bool
@@ -166,6 +174,11 @@ def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> dict[s
     curves = {}
     for name in chosen:
         rows = score_rows(sumstats, name)
+        if holds_legacy_ranking(rows, name):
+            raise InputError(
+                f"score {name!r} of this table holds the mean -log10 p over scores (written before the Cauchy "
+                "combination p): a ranking, not p-values, so it has no QQ plot"
+            )
         values = neg_log10_p(rows[tested_mask(rows)])
         if values.size == 0:
             raise InputError(f"score {name!r} has no tested examples (every row has an ERRCODE)")
@@ -206,11 +219,13 @@ def _legend(ax: Axes, inflation: dict[str, float], level: float) -> None:
         text.set_gid(f"legend:{label}")
     worst = max(inflation.values())
     if worst > LAMBDA_WARN_ABOVE:
-        # Say what the colour means: a global shift between the architectures, not single hits.
+        # Say what the colour means, and what it does not: with replicate runs λ swings between
+        # studies without any difference, so only its relabelling null (in the .log) tells.
         ax.text(
             0.98,
             0.02,
-            f"λGC > {LAMBDA_WARN_ABOVE:g}: p-values inflated overall\n(one architecture shifts every example?)",
+            f"λGC > {LAMBDA_WARN_ABOVE:g}: p-values inflated overall; runs share their seed's luck,\n"
+            "so compare λ with its relabelling null in the .log before reading a global difference",
             transform=ax.transAxes,
             ha="right",
             va="bottom",

@@ -344,7 +344,7 @@ def sizes(
     store_path = run_store.resolve_store(store)
     dataset_name = run_store.resolve_dataset(store_path, dataset)
     present = run_store.list_archs(store_path, dataset_name)
-    chosen = check_archs(archs or present, present, where=f" for dataset {dataset_name!r}")
+    chosen = check_archs(archs or present, present, where=f" for dataset {dataset_name!r} in {store_path}")
     names = choose_scores(store_path, dataset_name, chosen, scores)
     matrices = run_store.load_score_matrices(store_path, dataset_name, names, chosen)
     n_parameters = run_store.list_runs(store_path, dataset_name).groupby("arch")["n_parameters"].first().to_dict()

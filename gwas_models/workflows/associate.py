@@ -52,7 +52,7 @@ __all__ = [
 
 #: The settings of an association when none are given (Welch's t, all five adjustments, alpha 0.01).
 DEFAULT_SETTINGS = AssociationSettings()
-#: The files written when no output format is given: TSV + Parquet + log.
+#: The files written when no output format is given: one TSV per score, the Parquet long table, the log.
 DEFAULT_OUTPUT_FORMAT = OUTPUT_FORMATS[0]
 
 
@@ -173,7 +173,9 @@ def associate_from_store(
     out_prefix : path, optional
         Output prefix (default: ``gwasm-results/<dataset>``); files are ``<prefix>.<A>_vs_<B>.*``.
     output_format : {"plink", "gwas-ssf"}
-        ``plink``: TSV, Parquet and log; ``gwas-ssf``: also the GWAS Catalog layout of pair tables.
+        ``plink``: ``<stem>.<score>.sumstats.tsv`` per score (the combined rows included), the
+        long table ``<stem>.sumstats.parquet`` and the log; ``gwas-ssf``: also the GWAS Catalog
+        layout of pair tables (see :mod:`gwas_models.formats.sumstats`).
     ssf_score : str, optional
         The one score to write in GWAS-SSF layout (default: each score); needs ``gwas-ssf``.
     seed : int, optional
@@ -205,7 +207,7 @@ def associate_from_store(
     store_path = run_store.resolve_store(store)
     dataset_name = run_store.resolve_dataset(store_path, dataset)
     present = run_store.list_archs(store_path, dataset_name)
-    chosen = check_archs(present if archs is None else archs, present, where=f" for dataset {dataset_name!r}")
+    chosen = check_archs(present if archs is None else archs, present, where=f" for dataset {dataset_name!r} in {store_path}")
     score_names = choose_scores(store_path, dataset_name, chosen, scores)
     ssf_scores = _choose_ssf_scores(output_format, ssf_score, score_names)
 

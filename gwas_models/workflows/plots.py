@@ -23,7 +23,7 @@ from gwas_models.formats.sumstats import (
     read_sumstats,
     read_sumstats_metadata,
 )
-from gwas_models.formats.sumstats_schema import COMBINED
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES
 from gwas_models.plots._style import output_format, save_figure
 
 #: Examples per row of the gallery.
@@ -76,7 +76,7 @@ def training_images(
 
 def manhattan_figure(
     sumstats: str | os.PathLike | None = None,
-    score: str = COMBINED,
+    score: str | None = None,
     out: str | os.PathLike | None = None,
     *,
     alpha: float = DEFAULT_ALPHA,
@@ -95,10 +95,13 @@ def manhattan_figure(
     ----------
     sumstats : path, optional
         Summary statistics (TSV or Parquet); default the most recent in ``./gwasm-results/``.
-    score : str
-        Score to plot (one panel), ignored with ``facet``.
+    score : str, optional
+        Score to plot (one panel), ignored with ``facet``; default: the file's only score (a
+        per-score TSV), else ``combined``.
     out : path, optional
-        Figure path (default ``<stem>.manhattan.<score|facet>[.signed].png`` beside the input).
+        Figure path; default beside the input, ``<stem>.manhattan[.<score>|.facets][.signed].png``
+        (the score named unless it is ``combined``), the same name whichever file of the
+        comparison (Parquet or per-score TSV) is read.
     alpha, suggestive, annotate, top_k, signed
         See :func:`gwas_models.plots.manhattan.manhattan`.
     facet : bool
@@ -116,16 +119,26 @@ def manhattan_figure(
     images = training_images(table, source, store, dataset) if thumbnails else None
     options = dict(alpha=alpha, suggestive=suggestive, annotate=annotate, top_k=top_k, signed=signed, images=images)
     n_classes = len(class_layout(table).class_names)
+    default_score = _default_score(table)
     if facet:
         figure = Figure(figsize=facet_figsize(len(available_scores(table)), n_classes), layout="constrained")
         manhattan_facets(table, figure=figure, **options)
-        name = "facet"
+        kind = "manhattan.facets"
     else:
+        score = score or default_score
         figure = Figure(figsize=manhattan_figsize(n_classes, signed), layout="constrained")
         manhattan(table, score, ax=figure.add_subplot(), **options)
-        name = score
-    suffix = ".signed" if signed else ""
-    return save_figure(figure, out or _default_output(source, f"manhattan.{name}{suffix}"))
+        kind = "manhattan" if score == COMBINED else f"manhattan.{score}"
+    kind += ".signed" if signed else ""
+    return save_figure(figure, out or _default_output(source, kind))
+
+
+def _default_score(table: pd.DataFrame) -> str:
+    """The score a one-panel figure shows by default: the file's only score, else ``combined``."""
+    from gwas_models.plots._style import available_scores
+
+    names = available_scores(table)
+    return names[0] if len(names) == 1 else COMBINED
 
 
 def qq_figure(
@@ -133,14 +146,28 @@ def qq_figure(
     score: str | None = None,
     out: str | os.PathLike | None = None,
 ) -> Path:
-    """Draw and save a QQ plot (one curve per score, or one score); return the figure's path."""
+    """Draw and save a QQ plot (one curve per score, or one score); return the figure's path.
+
+    The default name beside the input is ``<stem>.qq.png`` for every score of the comparison and
+    ``<stem>.qq.<score>.png`` for one.
+    """
     from gwas_models.plots.qq import qq
 
     _check_out(out)
     table, source = _read(sumstats)
     figure = Figure(figsize=(5.5, 5.5), layout="constrained")
     qq(table, score, ax=figure.add_subplot())
-    return save_figure(figure, out or _default_output(source, f"qq.{score or 'scores'}"))
+    return save_figure(figure, out or _default_output(source, _qq_name(table, score)))
+
+
+def _qq_name(table: pd.DataFrame, score: str | None) -> str:
+    """``qq`` for every score of a comparison, ``qq.<score>`` for one (also a per-score file's)."""
+    from gwas_models.plots._style import available_scores
+
+    tested = [name for name in available_scores(table) if name not in COMBINED_SCORES]
+    if score is None and len(tested) == 1:
+        score = tested[0]
+    return f"qq.{score}" if score else "qq"
 
 
 def gallery_figure(
