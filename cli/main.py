@@ -3,12 +3,20 @@
 Each command module registers its commands on :data:`gwasm_cli.app.app`. This module runs the
 application so that every failure the user can cause ends as one line on stderr and exit code 2:
 the library's :class:`~gwas_models.errors.GwasmError`, click's usage errors, and unreadable files.
+
+Only the module of the command being run is imported (:data:`COMMAND_MODULES`): a command module
+pulls in the statistics or the training code, and `gwasm --help` or a mistyped option should not
+wait for them. The command list of the help page is read from the modules' source.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -18,14 +26,28 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from gwas_models.errors import GwasmError
-from gwasm_cli import collect  # noqa: F401  (each import registers its commands, in pipeline order)
-from gwasm_cli import associate  # noqa: F401
-from gwasm_cli import plots  # noqa: F401
-from gwasm_cli import fingerprint  # noqa: F401
-from gwasm_cli import analyses  # noqa: F401
-from gwasm_cli import report  # noqa: F401
-from gwasm_cli import demo  # noqa: F401
 from gwasm_cli.app import app
+
+#: The module of ``gwasm_cli`` that defines each command, in the order the help page lists them
+#: (the pipeline's).
+COMMAND_MODULES: dict[str, str] = {
+    "collect": "collect",
+    "runs": "collect",
+    "import-scores": "collect",
+    "associate": "associate",
+    "manhattan": "plots",
+    "qq": "plots",
+    "gallery": "plots",
+    "fingerprint": "fingerprint",
+    "identify": "fingerprint",
+    "variance": "analyses",
+    "stability": "analyses",
+    "correlate": "analyses",
+    "pca": "analyses",
+    "sizes": "analyses",
+    "report": "report",
+    "demo": "demo",
+}
 
 USAGE_EXIT = 2
 _ABORT = getattr(click_exceptions, "Abort", KeyboardInterrupt)
@@ -78,17 +100,56 @@ def _record(argv: list[str], history_dir: str | os.PathLike | None) -> None:
         record_history(argv, history_dir)
 
 
+def command_docs() -> dict[str, str]:
+    """The docstring of every command, by name, read from the command modules' source (no import)."""
+    docs: dict[str, str] = {}
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                for decorator in node.decorator_list:
+                    call = decorator if isinstance(decorator, ast.Call) else None
+                    target = call.func if call else decorator
+                    if isinstance(target, ast.Attribute) and target.attr == "command":
+                        name = call.args[0].value if call and call.args else node.name.replace("_", "-")
+                        docs[name] = inspect.cleandoc(ast.get_docstring(node) or "")
+    return docs
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option), if any."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def _click_command(args: list[str]):
+    """The click group to run ``args``: with the command's module loaded, or, for the help page
+    and unknown names, with every command listed from its docstring."""
+    name = _command_name(args)
+    if name in COMMAND_MODULES:
+        importlib.import_module(f"gwasm_cli.{COMMAND_MODULES[name]}")
+        return typer.main.get_command(app)
+    group = typer.main.get_command(app)
+    loaded = set(group.list_commands(None))
+    for command, doc in command_docs().items():
+        if command not in loaded:
+            # A stand-in that only shows in the list: running a command loads its real module.
+            group.add_command(typer.core.TyperCommand(command, help=doc))
+    ordered = {command: group.commands[command] for command in COMMAND_MODULES if command in group.commands}
+    group.commands = ordered
+    return group
+
+
 def main(argv: list[str] | None = None, history_dir: str | os.PathLike | None = None) -> int:
     """Run `gwasm`; return the exit code (the console script exits with it).
 
     ``history_dir`` is the results folder whose command history records the command (default
     ``$GWASM_RESULTS``, else ``./gwasm-results``).
     """
-    command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         if not args:  # bare `gwasm`: the help page, as `gwasm --help` prints it
             args = ["--help"]
+        command = _click_command(args)
         result = command.main(args=args, prog_name="gwasm", standalone_mode=False)
     except GwasmError as error:
         code = _fail(error_message(error))

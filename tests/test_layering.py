@@ -179,3 +179,41 @@ def test_bare_gwasm_prints_the_help_page_and_version_prints_the_version(run_gwas
     assert (code, err) == (0, "")
     assert out.startswith("Usage: gwasm [OPTIONS] COMMAND") and "Commands:" in out and "collect" in out and "demo" in out
     assert run_gwasm("--version") == (0, f"gwasm {__version__}\n", "")
+
+
+def test_every_command_is_loaded_from_the_module_that_defines_it():
+    from gwasm_cli.main import COMMAND_MODULES, command_docs
+
+    defined = {
+        name: path.stem for path, tree in _parsed(CLI).items() for name in _command_functions(tree)
+    }
+    assert COMMAND_MODULES == {name: defined[name] for name in COMMAND_MODULES}
+    assert set(COMMAND_MODULES) == set(defined)
+    assert command_docs()["collect"].startswith("Train replicate runs")
+
+
+def test_the_help_page_loads_no_command_module_and_no_heavy_library():
+    code = (
+        "import sys, contextlib, io\n"
+        "from gwasm_cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    assert main(['--help']) == 0\n"
+        "assert 'identify' in out.getvalue()\n"
+        "heavy = ('torch', 'pandas', 'pyarrow', 'matplotlib', 'sklearn', 'gwas_models.analysis', 'gwasm_cli.collect')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_mistyped_architecture_is_refused_before_torch_or_data_load():
+    code = (
+        "import sys, contextlib, io\n"
+        "from gwasm_cli.main import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()) as err:\n"
+        "    assert main(['collect', '--arch', 'resnt20']) == 2\n"
+        "assert \"unknown architecture 'resnt20'\" in err.getvalue()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('torch', 'pyarrow', 'sklearn'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -35,17 +34,14 @@ import torch.nn.functional as F
 from gwas_models.errors import InputError
 from gwas_models.training import timm_models
 
-RESNET_DEPTHS = (20, 32, 44, 56, 110)
-# Stages of basic blocks of the ImageNet ResNets, trained on small images with a 3x3 stem.
-IMAGENET_RESNET_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
-VGG_CONFIGS: dict[int, list[int | str]] = {
-    11: [1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"],
-    13: [1, 1, "M", 2, 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"],
-    16: [1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8, "M"],
-    19: [1, 1, "M", 2, 2, "M", 4, 4, 4, 4, "M", 8, 8, 8, 8, "M", 8, 8, 8, 8, "M"],
-}
-BUILTIN_ARCHS = tuple(f"resnet{d}" for d in RESNET_DEPTHS + tuple(IMAGENET_RESNET_STAGES)) + tuple(f"vgg{d}" for d in VGG_CONFIGS) + ("mlp",)
-_NAME = re.compile(r"^(resnet|vgg)(\d+)(?:-(\d+))?$|^(mlp)(?:-(\d+))?$")
+# The names live in a module of their own, which reads them without importing torch.
+from gwas_models.training.arch_names import (
+    BUILTIN_ARCHS,
+    IMAGENET_RESNET_STAGES,
+    RESNET_DEPTHS,
+    VGG_CONFIGS,
+    parse_arch_name,
+)
 
 
 class _BasicBlock(nn.Module):
@@ -212,35 +208,20 @@ def parse_arch(name: str) -> ArchSpec:
 
     A ``timm:NAME`` is checked against timm's registry (importing timm); other names import nothing.
     """
-    if name.startswith(timm_models.PREFIX):
+    spec = parse_arch_name(name)
+    if spec.family == "timm":
         return ArchSpec(name, _timm_builder(name))
-    if ":" in name:
+    if spec.family == "factory":
         return ArchSpec(name, _user_factory(name))
-    match = _NAME.match(name)
-    valid = (
-        f"valid: {', '.join(BUILTIN_ARCHS)} (optionally with a width suffix, e.g. resnet20-64, vgg16-16), "
-        "timm:NAME (any timm model), or package.module:factory"
-    )
-    if not match:
-        raise InputError(f"unknown architecture {name!r}; {valid}")
-    family, depth, width, mlp, hidden = match.groups()
-    if (width is not None and int(width) < 1) or (hidden is not None and int(hidden) < 1):
-        raise InputError(f"architecture {name!r}: the width suffix must be at least 1")
-    if mlp:
-        size = int(hidden) if hidden else 256
-        return ArchSpec(name, _without_options(lambda n, shape: MLP(shape[0] * shape[1] * shape[2], size, n), name))
-    depth_value = int(depth)
-    if family == "resnet" and depth_value in RESNET_DEPTHS:
-        base = int(width) if width else 16
-        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth_value, base, n, shape[0]), name))
-    if family == "resnet" and depth_value in IMAGENET_RESNET_STAGES:
-        base = int(width) if width else 64
-        stages = IMAGENET_RESNET_STAGES[depth_value]
-        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth_value, base, n, shape[0], stages=stages), name))
-    if family == "vgg" and depth_value in VGG_CONFIGS:
-        base = int(width) if width else 64
-        return ArchSpec(name, _without_options(lambda n, shape: CifarVGG(depth_value, base, n, shape[0]), name))
-    raise InputError(f"unknown architecture {name!r}; {valid}")
+    depth, width = spec.depth, spec.width
+    if spec.family == "mlp":
+        return ArchSpec(name, _without_options(lambda n, shape: MLP(shape[0] * shape[1] * shape[2], width, n), name))
+    if spec.family == "resnet":
+        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth, width, n, shape[0]), name))
+    if spec.family == "imagenet_resnet":
+        stages = IMAGENET_RESNET_STAGES[depth]
+        return ArchSpec(name, _without_options(lambda n, shape: CifarResNet(depth, width, n, shape[0], stages=stages), name))
+    return ArchSpec(name, _without_options(lambda n, shape: CifarVGG(depth, width, n, shape[0]), name))
 
 
 def build_model(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from gwas_models.errors import InputError
-from gwas_models.formats import store as run_store
 from gwas_models.scores import parse_score_list
+
+if TYPE_CHECKING:  # pandas is imported where runs are listed, not to start a collection
+    import pandas as pd
 
 #: Directions of an imported score: higher values mean harder, or easier, examples.
 DIRECTIONS: tuple[str, ...] = ("harder", "easier")
@@ -76,6 +76,9 @@ def collect_runs(
     -------
     gwas_models.training.collect.CollectSummary
     """
+    from gwas_models.training.arch_names import parse_arch_name
+
+    parse_arch_name(arch)  # a mistyped name is reported before anything heavy is loaded
     from gwas_models.training.collect import collect, parse_seeds, plan_collection
     from gwas_models.training.models import parse_arch_options
     from gwas_models.training.train import preset as make_config
@@ -110,7 +113,7 @@ class RunListing:
     """The runs of a store, one row per run (``detail``) or per dataset and architecture."""
 
     store: Path
-    table: pd.DataFrame
+    table: "pd.DataFrame"
 
 
 def list_store_runs(store: str | os.PathLike | None = None, detail: bool = False) -> RunListing:
@@ -119,6 +122,8 @@ def list_store_runs(store: str | os.PathLike | None = None, detail: bool = False
     See :func:`gwas_models.formats.store.list_runs` and :func:`~gwas_models.formats.store.summarize_runs`
     for the columns.
     """
+    from gwas_models.formats import store as run_store
+
     path = run_store.resolve_store(store)
     table = run_store.list_runs(path) if detail else run_store.summarize_runs(path)
     return RunListing(store=path, table=table)
