@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from gwas_models.errors import ResultsError
 from gwas_models.formats.store import RunKey, run_table, write_dataset_info, write_run
 from gwas_models.formats.sumstats import read_sumstats, write_sumstats
-from gwas_models.report import association_summary, record_command, render_report, write_report
+from gwas_models.report import association_summary, parse_log, record_command, render_report, write_report
 from gwasm_cli.main import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -57,8 +58,29 @@ def _sumstats(n_examples: int, rng: np.random.Generator) -> pd.DataFrame:
     blocks.append(pd.DataFrame({**keys, "SCORE": "combined", "BETA": np.nan, "P": 10.0**-combined, "NEG_LOG10_P": combined}))
     table = pd.concat(blocks, ignore_index=True)
     table["HARDER_IN"] = np.where(table["ID"] % 2, "resnet20", "vgg11")
+    table["HARDEST_IN"] = "."  # empty, as in any pair table: the report must not show it
     table["ERRCODE"] = "."
     return table
+
+
+# The parts of a comparison's .log that the report reads, as format_log writes them.
+LOG = """# gwasm associate
+dataset: digits
+runs used:
+  resnet20: 2 runs, seeds 0-1
+  vgg11: 2 runs, seeds 0-1
+
+per score (significant = adjusted p <= 0.01; lambda_95: 95th percentile of lambda_GC under relabelling of the runs):
+  score     tested  untested  lambda_GC  lambda_95  lambda_p  shift_p  BONF
+  aum       60      0         1.0200     1.5000     0.4       0.3      3
+  loss      60      0         2.5000     1.4000     0.02      0.01     3
+  combined  60      0         .          .          .         .        3
+lambda_GC against its null (the runs relabelled, every example tested again; no p is divided by lambda):
+  aum: λ = 1.02, 95th percentile under relabelling 1.50 (null 2.5-97.5%: 0.5-1.6; p 0.4; all 3 relabellings, 60 examples): consistent with run-to-run noise
+  loss: λ = 2.50, 95th percentile under relabelling 1.40 (null 2.5-97.5%: 0.5-1.5; p 0.02; all 3 relabellings, 60 examples): beyond it: a real global difference between the architectures
+
+warnings: none
+"""
 
 
 @pytest.fixture()
@@ -70,19 +92,80 @@ def results(tmp_path: Path) -> tuple[Path, Path]:
     ax.plot([0, 1], [0, 1])
     fig.savefig(results_dir / "digits.resnet20_vs_vgg11.manhattan.png")
     plt.close(fig)
-    write_sumstats(_sumstats(60, rng), results_dir / "digits", "resnet20", "vgg11")
+    store = tmp_path / "store"
+    metadata = {"store": str(store), "dataset": "digits", "archs": ["resnet20", "vgg11"], "scores": ["aum", "loss"]}
+    write_sumstats(_sumstats(60, rng), results_dir / "digits", "resnet20", "vgg11", log_text=LOG, metadata=metadata)
     pd.DataFrame({"SCORE": ["aum", "loss"], "SELECT": ["top", "top"], "MEAN_ACCURACY": [1.0, 0.875]}).to_csv(
         results_dir / "digits.fingerprint.tsv", sep="\t", index=False
     )
-    (results_dir / "digits.resnet20_vs_vgg11.log").write_text("lambda_GC aum 1.02\n")
+    pd.DataFrame({"ID": np.arange(300), "VALUE": rng.normal(size=300)}).to_csv(
+        results_dir / "digits.resnet20.variance.tsv", sep="\t", index=False
+    )
     record_command(results_dir, ["associate", "resnet20", "vgg11"])
-    store = tmp_path / "store"
     write_dataset_info(store, "digits", {"n_examples": 60, "class_names": ["0", "1", "2"], "source": {"kind": "digits"}})
     for arch in ("resnet20", "vgg11"):
         for seed in range(2):
             table = run_table(np.arange(60), np.arange(60) % 3, {"aum": rng.normal(size=60)})
-            write_run(store, RunKey("digits", arch, seed), table, {"test_accuracy": 0.9, "n_parameters": 1000, "config": {"epochs": 3}})
+            accuracy = 0.9 if arch == "resnet20" else 0.8
+            write_run(store, RunKey("digits", arch, seed), table, {"test_accuracy": accuracy, "n_parameters": 1000, "config": {"epochs": 3}})
     return results_dir, store
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r"<h2[^>]*>(.*?)</h2>", page)
+
+
+def test_report_opens_with_the_summary_then_figures_then_collapsed_tables(results):
+    results_dir, store = results
+    page = render_report(results_dir, store)
+    assert _sections(page) == ["Summary", "Figures", "Tables and provenance"]
+    summary = page[page.index('id="summary"') : page.index('id="figures"')]
+    # Runs and mean test accuracy per architecture, hits per score, λ with its verdict.
+    assert "<b>resnet20</b> 2 runs (mean test accuracy 0.900)" in summary and "<b>vgg11</b> 2 runs (mean test accuracy 0.800)" in summary
+    assert re.search(r"Hits \(Bonferroni, α = 0.01, of 60 examples\): (aum|loss) \d+, (aum|loss) \d+\.", summary)
+    assert "beyond run-to-run noise</b>" in summary and "loss 2.50" in summary
+    assert "consistent with run-to-run noise for" in summary and "aum 1.02" in summary
+    # Top examples as thumbnails of the dataset's images (digits), with their direction.
+    assert summary.count('<img alt="example') == 8 and "harder in vgg11" in summary
+    # Fingerprint accuracy from its evaluation table.
+    assert "Held-out accuracy of the top" in summary and "aum <b>1.00</b>" in summary
+    assert "<table" not in summary and "Stale" not in summary
+    # Tables come after the figures, collapsed; no empty column, no preview of a large table.
+    details = page[page.index('id="details"') :]
+    assert page.index("<figure") < page.index("<table") and "<table" in details
+    assert "HARDEST_IN" not in page and "EASIEST_IN" not in page
+    assert "digits.resnet20.variance.tsv</code>: 300 rows" in details
+    assert all(table_start > page.index("<details") for table_start in [m.start() for m in re.finditer("<table", page)])
+
+
+def test_report_flags_an_association_older_than_the_store(results):
+    results_dir, store = results
+    table = run_table(np.arange(60), np.arange(60) % 3, {"aum": np.zeros(60)})
+    write_run(store, RunKey("digits", "vgg11", 2), table, {"test_accuracy": 0.5})
+    page = render_report(results_dir, store)
+    assert "computed on 2 runs of vgg11 (seeds 0-1); the store now holds 3 (seeds 0-2): rerun gwasm associate" in page
+    assert "runs of resnet20" not in page  # unchanged architectures are not flagged
+
+
+def test_report_without_images_or_store_still_summarises(results, tmp_path):
+    results_dir, store = results
+    # A store whose dataset source cannot be loaded: no thumbnails, the example ids instead.
+    (info,) = (store / "dataset=digits").glob("*.json")
+    info.write_text(info.read_text().replace('"kind": "digits"', '"kind": "npz", "path": "/nonexistent.npz"'))
+    page = render_report(results_dir, store)
+    assert '<img alt="example' not in page and "Top examples (images not available): #0 harder in vgg11" in page
+    page = render_report(results_dir, tmp_path / "no-store")  # metadata's store is used instead
+    assert "Runs: <b>resnet20</b> 2 runs" in page
+
+
+def test_parse_log_reads_alpha_runs_and_lambda_verdicts():
+    facts = parse_log(LOG)
+    assert facts.alpha == 0.01
+    assert facts.runs == {"resnet20": (2, (0, 1)), "vgg11": (2, (0, 1))}
+    assert facts.lambdas["loss"].beyond and facts.lambdas["loss"].upper == 1.4
+    assert not facts.lambdas["aum"].beyond and facts.lambdas["aum"].verdict == "consistent with run-to-run noise"
+    assert "combined" not in facts.lambdas
+    assert parse_log("not a log").runs == {}
 
 
 def test_report_embeds_figures_tables_and_provenance(results):
@@ -141,11 +224,26 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     dom = subprocess.run(
         [*common, "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout
-    assert "<h2 id=\"association\">Association</h2>" in dom
+    # The page opens with the summary, and the first figure comes before any table.
+    assert _sections(dom)[0] == "Summary" and dom.index("<figure") < dom.index("<table")
     assert dom.count("<img") >= 1 and "data:image/png;base64," in dom
+    # No horizontal scrollbar at 1280 px, every collapsed table opened: measured by a script in a
+    # copy of the page (the report itself has none).
+    measure = (
+        "<script>document.querySelectorAll('details').forEach(d => d.open = true);"
+        "const e = document.documentElement, p = document.createElement('p'); p.id = 'measure';"
+        "p.textContent = e.scrollWidth + ' ' + e.clientWidth; document.body.appendChild(p);</script>"
+    )
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", measure + "</body>"))
+    dom = subprocess.run(
+        [*common, "--window-size=1280,1600", "--dump-dom", probe.resolve().as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    scroll_width, client_width = map(int, re.search(r'<p id="measure">(\d+) (\d+)</p>', dom).groups())
+    assert client_width > 1000 and scroll_width <= client_width
     shot = tmp_path / "shot.png"
     subprocess.run(
-        [*common, f"--screenshot={shot}", "--window-size=1200,1600", page.resolve().as_uri()],
+        [*common, f"--screenshot={shot}", "--window-size=1280,1600", page.resolve().as_uri()],
         capture_output=True,
         timeout=120,
         check=True,
