@@ -143,6 +143,27 @@ def test_gallery_finds_store_and_dataset_in_the_sumstats_metadata(run_gwasm, sum
     assert_not_blank(tmp_path / "logged" / "toy.resnet20_vs_vgg16.gallery.png")
 
 
+def test_the_lambda_null_recorded_by_the_association_reaches_manhattan_and_qq(sumstats_table, tmp_path, monkeypatch):
+    from gwas_models.plots import manhattan as manhattan_module
+    from gwas_models.plots import qq as qq_module
+    from gwas_models.workflows.plots import manhattan_figure, qq_figure
+
+    lam = {"loss": {"lambda_gc": 1.2, "null_95": 1.9}, "aum": {"lambda_gc": 1.1, "null_95": None}}
+    paths = write_sumstats(sumstats_table, tmp_path / "logged" / "toy", *ARCHS, metadata={"lambda": lam})
+    seen = {}
+    for module, name in ((manhattan_module, "manhattan"), (qq_module, "qq")):
+        original = getattr(module, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            seen[_name] = kwargs.get("lambda_null")
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    manhattan_figure(paths.parquet, "loss", out=tmp_path / "m.png")
+    qq_figure(paths.parquet, out=tmp_path / "q.png")
+    assert seen == {"manhattan": {"loss": 1.9}, "qq": {"loss": 1.9}}
+
+
 # ------------------------------------------------------------------------------------------
 # Errors: one line on stderr, exit code 2, no file
 # ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from test_plots_manhattan import simulate_sumstats
@@ -11,7 +12,9 @@ from gwas_models.errors import DataError, InputError, ResultsError
 from gwas_models.plots.gallery import (
     channels_last,
     check_images_match,
+    direction_captions,
     format_neg_log10_p,
+    gallery_figsize,
     image_tile,
     most_and_least_sensitive,
     sensitivity_gallery,
@@ -126,3 +129,28 @@ def test_bad_input_raises_the_library_errors():
         sensitivity_gallery(table, distinct_images(), score="grand", ax=new_axes())
     with pytest.raises(InputError, match="at least 1"):
         sensitivity_gallery(table, distinct_images(), k=0, ax=new_axes())
+
+
+def test_each_caption_says_which_architecture_finds_the_image_harder():
+    table = simulate_sumstats()
+    ax = sensitivity_gallery(table, distinct_images(), k=4, ax=Figure(figsize=gallery_figsize(4), layout="constrained").add_subplot())
+    most, least = most_and_least_sensitive(table, k=4)
+    shown = {t.get_gid(): t.get_text() for t in ax.texts if str(t.get_gid()).startswith("direction:")}
+    for row in pd.concat([most, least]).to_dict("records"):
+        # "harder in X", shortened to "harder: X" where the tile is too narrow for the words
+        assert shown[f"direction:{row['ID']}"] in (f"harder in {row['HARDER_IN']}", f"harder: {row['HARDER_IN']}")
+
+
+def test_a_combined_row_without_a_direction_takes_its_scores_majority_or_says_nothing():
+    """One-way tables: combined_pairs rows may have an empty HARDEST_IN."""
+    table = simulate_sumstats().rename(columns={"HARDER_IN": "HARDEST_IN"}).drop(columns=["A", "B"])
+    combined = table["SCORE"] == "combined"
+    table.loc[combined, "HARDEST_IN"] = "."
+    example = int(table.loc[combined, "ID"].iloc[0])
+    table.loc[(table["ID"] == example) & ~combined, "HARDEST_IN"] = ["vgg11", "vgg11"]
+    row = table[combined & (table["ID"] == example)]
+    assert direction_captions(table, row) == ["hardest in vgg11"]
+    table.loc[(table["ID"] == example) & ~combined, "HARDEST_IN"] = ["vgg11", "vgg16"]  # a tie
+    assert direction_captions(table, row) == [""]
+    ax = sensitivity_gallery(table, distinct_images(), k=3, ax=new_axes())
+    assert all(t.get_text() for t in ax.texts if str(t.get_gid()).startswith("direction:"))  # never an empty field

@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from scipy import stats
 
 from gwas_models.analysis.combine import cauchy_combination
 from gwas_models.errors import DataError, InputError, ResultsError
-from gwas_models.plots.manhattan import class_layout, manhattan, manhattan_facets, place_labels
+from gwas_models.plots._style import HARDER_IN_A_COLOUR, HARDER_IN_B_COLOUR, UNDEFINED_DIRECTION_COLOUR
+from gwas_models.plots.manhattan import class_layout, class_summary, manhattan, manhattan_facets, place_labels
 
 SCORES = ("loss", "aum")
 ARCHS = ("resnet20", "vgg16")
@@ -147,8 +149,12 @@ def new_axes(size: tuple[float, float] = (10.0, 4.5)):
     return Figure(figsize=size, layout="constrained").add_subplot()
 
 
-def class_collections(ax) -> list[PathCollection]:
-    return [c for c in ax.collections if isinstance(c, PathCollection) and str(c.get_gid()).startswith("class:")]
+def direction_collections(ax) -> list[PathCollection]:
+    return [c for c in ax.collections if isinstance(c, PathCollection) and str(c.get_gid()).startswith("direction:")]
+
+
+def direction_collection(ax, name: str) -> PathCollection:
+    return next(c for c in direction_collections(ax) if c.get_gid() == f"direction:{name}")
 
 
 def drawn_offsets(ax) -> np.ndarray:
@@ -219,20 +225,65 @@ def test_every_tested_example_is_drawn_once_at_its_place_and_failed_tests_are_no
     np.testing.assert_allclose(drawn[order], expected[expected_order])
 
 
-def test_classes_are_one_scatter_each_in_label_order_with_alternating_colours_and_tick_labels():
+def test_points_are_coloured_by_the_architecture_that_finds_them_harder():
+    """Replaces the test of alternating class colours: colour now shows HARDER_IN (A, B, grey
+    when undefined), one scatter per direction; every other class band is shaded instead."""
     names = ["zebra", "apple", "mango", "kiwi"]
     table = simulate_sumstats(class_names=names)
-    ax = manhattan(table, ax=new_axes())
-    collections = class_collections(ax)
-    assert [c.get_label() for c in collections] == names
-    colours = [tuple(c.get_facecolor()[0]) for c in collections]
-    assert len(set(colours)) == 2 and colours[0] == colours[2] and colours[1] == colours[3]
-    assert all(len(c.get_facecolor()) == 1 for c in collections)  # one colour, no per-point array
-    assert all(c.get_rasterized() for c in collections)
-    x_ranges = [(c.get_offsets()[:, 0].min(), c.get_offsets()[:, 0].max()) for c in collections]
-    assert all(previous[1] < current[0] for previous, current in zip(x_ranges, x_ranges[1:]))
+    rows = done_rows(table, "loss")
+    rows.loc[rows.index[:4], "HARDER_IN"] = "."  # BETA 0: no direction
+    table.loc[rows.index[:4], "HARDER_IN"] = "."
+    ax = manhattan(table, "loss", thin=False, ax=new_axes())
+    layout = class_layout(table)
+    for gid, arch, colour in (("A", "resnet20", HARDER_IN_A_COLOUR), ("B", "vgg16", HARDER_IN_B_COLOUR), ("undefined", ".", UNDEFINED_DIRECTION_COLOUR)):
+        drawn = direction_collection(ax, gid)
+        assert to_hex(drawn.get_facecolor()[0]) == colour and len(drawn.get_facecolor()) == 1 and drawn.get_rasterized()
+        expected = rows[rows["HARDER_IN"] == arch]
+        np.testing.assert_allclose(np.sort(drawn.get_offsets()[:, 0]), np.sort(layout.positions(expected["ID"].to_numpy())))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["harder in resnet20", "harder in vgg16"]
+    bands = [p.get_gid() for p in ax.patches if str(p.get_gid()).startswith("class-band:")]
+    assert bands == ["class-band:apple", "class-band:kiwi"]  # every other class
     assert [label.get_text() for label in ax.get_xticklabels()] == names
-    np.testing.assert_allclose(ax.get_xticks(), class_layout(table).centres)
+    np.testing.assert_allclose(ax.get_xticks(), layout.centres)
+
+
+def test_a_one_way_table_is_drawn_in_one_colour_without_a_direction_legend():
+    oneway = simulate_sumstats().drop(columns=["A", "B", "HARDER_IN"])
+    ax = manhattan(oneway, "loss", ax=new_axes())
+    assert [c.get_gid() for c in ax.collections if isinstance(c, PathCollection)] == ["direction:none"]
+    assert ax.get_legend() is None
+
+
+def test_class_summary_is_the_class_median_split_by_the_share_harder_in_b():
+    table = simulate_sumstats(n_signal=0, shuffle=False)
+    loss = table["SCORE"] == "loss"
+    class1 = loss & (table["LABEL"] == 1) & (table["ERRCODE"] == ".")
+    table.loc[class1, "NEG_LOG10_P"] += 3.0  # a whole class shifts...
+    table.loc[class1, "HARDER_IN"] = "vgg16"  # ...in one direction
+    summary = class_summary(table, "loss")
+    rows = done_rows(table, "loss")
+    np.testing.assert_allclose(summary["median"], rows.groupby("LABEL")["NEG_LOG10_P"].median())
+    share = rows.groupby("LABEL")["HARDER_IN"].apply(lambda h: np.mean(h == "vgg16"))
+    np.testing.assert_allclose(summary["share_harder_in_b"], share)
+    assert summary.loc[1, "share_harder_in_b"] == 1.0 and summary["median"].idxmax() == 1
+    ax = manhattan(table, "loss", ax=new_axes())
+    layout = class_layout(table)
+    segments = {line.get_gid(): line for line in ax.get_lines() if str(line.get_gid()).startswith("class-summary:")}
+    a, b = segments["class-summary:class0:A"], segments["class-summary:class0:B"]
+    assert a.get_ydata()[0] == pytest.approx(summary.loc[0, "median"])
+    split = layout.starts[0] + (1 - summary.loc[0, "share_harder_in_b"]) * (layout.ends[0] - layout.starts[0])
+    assert a.get_xdata()[1] == pytest.approx(split) == b.get_xdata()[0]
+    assert "one finding" in ax.get_xlabel()
+
+
+def test_lambda_and_its_relabelling_null_are_in_the_title_of_a_p_value_plot_only():
+    table = simulate_sumstats()
+    ax = manhattan(table, "loss", ax=new_axes())
+    assert "λGC = " in ax.get_title(loc="right") and "no relabelling null" in ax.get_title(loc="right")
+    ax = manhattan(table, "loss", lambda_null={"loss": 1.37}, ax=new_axes())
+    assert "null 95%: 1.37" in ax.get_title(loc="right")
+    assert manhattan(table, ranking=True, ax=new_axes()).get_title(loc="right") == ""
 
 
 def test_threshold_lines_sit_at_bonferroni_and_suggestive_levels():
@@ -350,7 +401,8 @@ def test_facets_draw_one_panel_per_score_sharing_x_with_class_names_on_the_botto
     axes = manhattan_facets(table, figure=figure)
     assert [ax.get_title(loc="left").split(" ·")[0] for ax in axes] == ["loss", "aum", "el2n", "combined"]
     for ax in axes:
-        assert len(class_collections(ax)) == 4
+        assert {c.get_gid() for c in direction_collections(ax)} <= {"direction:A", "direction:B", "direction:undefined"}
+    assert axes[0].get_legend() is not None and all(ax.get_legend() is None for ax in axes[1:])
     x_first = np.sort(drawn_offsets(axes[0])[:, 0])
     assert x_first.min() >= axes[-1].get_xlim()[0] and x_first.max() <= axes[-1].get_xlim()[1]
     assert axes[0].get_shared_x_axes().joined(axes[0], axes[-1])

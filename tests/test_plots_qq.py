@@ -13,7 +13,7 @@ from test_plots_manhattan import simulate_sumstats
 
 from gwas_models.errors import InputError, ResultsError
 from gwas_models.plots._style import INFLATION_STRONG_COLOUR, INFLATION_WARNING_COLOUR, NEUTRAL_TEXT_COLOUR
-from gwas_models.plots.qq import confidence_band, expected_neg_log10_p, lambda_gc, qq
+from gwas_models.plots.qq import confidence_band, expected_neg_log10_p, lambda_gc, qq, qq_figsize
 
 
 def new_axes():
@@ -136,3 +136,29 @@ def test_bad_input_raises_the_library_errors():
     failed = table.assign(ERRCODE="CONST")
     with pytest.raises(InputError, match="no tested examples"):
         qq(failed, "loss", ax=new_axes())
+
+
+def test_every_curve_has_its_own_colour_and_marker_even_past_ten_scores():
+    """Ten colours made the 1st and 11th score (loss, entropy) share one."""
+    names = tuple(f"score{i}" for i in range(23))
+    table = pd.concat([table_with_lambda(1.0, n=101, score=name) for name in names], ignore_index=True)
+    ax = qq(table, ax=Figure(figsize=qq_figsize(len(names)), layout="constrained").add_subplot())
+    curves = [c for c in ax.collections if isinstance(c, PathCollection) and str(c.get_gid()).startswith("qq:")]
+    styles = {(to_hex(c.get_facecolor()[0]), c.get_paths()[0].vertices.tobytes()) for c in curves}
+    assert len(curves) == len(styles) == 23
+    assert len({to_hex(c.get_facecolor()[0]) for c in curves[:20]}) == 20
+
+
+def test_the_legend_sits_outside_the_axes_and_carries_the_relabelling_null():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    table = pd.concat([table_with_lambda(1.5, score="loss"), table_with_lambda(1.5, score="entropy")], ignore_index=True)
+    figure = Figure(figsize=qq_figsize(2), layout="constrained")
+    ax = qq(table, lambda_null={"loss": 1.8}, ax=figure.add_subplot())
+    FigureCanvasAgg(figure).draw()
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+    loss, entropy = legend_text(ax, "loss"), legend_text(ax, "entropy")
+    assert "null 95%: 1.80" in loss.get_text() and "null" not in entropy.get_text()
+    # λ within its null is not flagged; without a null the display thresholds apply.
+    assert to_hex(loss.get_color()) == to_hex(NEUTRAL_TEXT_COLOUR)
+    assert to_hex(entropy.get_color()) == to_hex(INFLATION_STRONG_COLOUR)

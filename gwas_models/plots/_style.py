@@ -31,6 +31,15 @@ from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES, MISSI
 CLASS_COLOURS = ("#2c5d8a", "#8fb8de")
 """Alternating colours of neighbouring classes: dark and light blue, distinct in greyscale too."""
 UNDEFINED_DIRECTION_COLOUR = "#9a9a9a"
+#: Points of examples harder under A, and under B (Okabe–Ito orange and blue: apart for colour-blind
+#: readers and in greyscale). Plots that show a direction use these, so the figures agree.
+HARDER_IN_A_COLOUR = "#e69f00"
+HARDER_IN_B_COLOUR = "#0072b2"
+#: Darker shades of the two, for the class summaries drawn over the points.
+HARDER_IN_A_DARK = "#8a5a00"
+HARDER_IN_B_DARK = "#003f66"
+#: Background of every other class band (the classes stay readable when colour shows direction).
+CLASS_BAND_SHADE = "#ededed"
 THRESHOLD_COLOUR = "#b03a2e"
 BAND_COLOUR = "#bdbdbd"
 INFLATION_WARNING_COLOUR = "#d68910"

@@ -5,6 +5,11 @@ The examples are ranked by the paper's combined evidence, the mean −log10 p ov
 architectures): the ``k`` highest are "most sensitive", the ``k`` lowest "least sensitive". The images are
 passed in as an array indexed by ``example_id`` (the dataset's ``x_train``), so the library needs
 no dataset loader and tests can use synthetic images.
+
+Each caption also says which architecture finds the image harder (``HARDER_IN`` of a pair table,
+coloured as in the Manhattan plot) or, with three or more architectures, under which it is hardest
+(``HARDEST_IN``). Where a combined row has no direction of its own (``combined_pairs``), the
+direction most of the example's score rows give is shown; with none, the line is left out.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from gwas_models.errors import DataError, InputError
-from gwas_models.formats.sumstats_schema import RANKING_MEANINGS
+from gwas_models.formats.sumstats_schema import COMBINED_SCORES, MISSING, RANKING_MEANINGS
 from gwas_models.plots._style import (
+    HARDER_IN_A_DARK,
+    HARDER_IN_B_DARK,
+    NEUTRAL_TEXT_COLOUR,
+    as_text,
     axes_size_points,
     new_axes,
     ranking_score,
@@ -24,6 +33,7 @@ from gwas_models.plots._style import (
     score_rows,
     sync_layout,
     tested_mask,
+    text_size_points,
 )
 
 GALLERY_COLUMNS = ("#CHROM", "ID", "LABEL", "SCORE", "NEG_LOG10_P")
@@ -33,7 +43,7 @@ ROW_TITLES = ("Most sensitive to the architecture (highest {what})", "Least sens
 # for a two-line caption below each tile.
 _PAD = 0.12
 _TITLE_ROOM = 0.32
-_CAPTION_ROOM = 0.5
+_CAPTION_ROOM = 0.72  # three lines: class, value and id, direction
 
 
 # ------------------------------------------------------------------------------------------
@@ -219,10 +229,70 @@ def sensitivity_gallery(
     ax.set_axis_off()
     sync_layout(ax.figure)
     fontsize = _caption_fontsize(ax, mosaic.shape, height)
+    tile_width_pt = width * _points_per_pixel(ax, mosaic.shape)  # the tile itself: the pad keeps captions apart
     what = RANKING_MEANINGS.get(score, f"−log10 p of {score}")
     for title, group, origins in zip(ROW_TITLES, (most, least), tile_origins):
-        _label_row(ax, title.format(what=what), ranking_values(group, score), group, origins, (height, width), fontsize)
+        directions = [_fit(text, fontsize, tile_width_pt) for text in direction_captions(sumstats, group)]
+        colours = direction_colours(sumstats, group)
+        _label_row(ax, title.format(what=what), ranking_values(group, score), group, origins, (height, width), fontsize, directions, colours)
     return ax
+
+
+def direction_captions(sumstats: pd.DataFrame, group: pd.DataFrame) -> list[str]:
+    """``harder in <arch>`` (pair table) or ``hardest in <arch>`` (one-way) of each row of
+    ``group``, ``''`` when unknown.
+
+    A combined row without a direction of its own takes the direction most of the example's
+    score rows give (none on a tie)."""
+    column, prefix = ("HARDER_IN", "harder in") if "HARDER_IN" in sumstats.columns else ("HARDEST_IN", "hardest in")
+    if column not in sumstats.columns:
+        return [""] * len(group)
+    names = [_direction_of(sumstats, column, row) for row in group.to_dict("records")]
+    return [f"{prefix} {name}" if name else "" for name in names]
+
+
+def direction_colours(sumstats: pd.DataFrame, group: pd.DataFrame) -> list[str]:
+    """Caption colour of each row's direction line: A's and B's colours of the Manhattan plot in a
+    pair table, neutral otherwise."""
+    if not {"A", "B", "HARDER_IN"} <= set(sumstats.columns):
+        return [NEUTRAL_TEXT_COLOUR] * len(group)
+    colours = []
+    for row in group.to_dict("records"):
+        name = _direction_of(sumstats, "HARDER_IN", row)
+        colours.append({str(row["A"]): HARDER_IN_A_DARK, str(row["B"]): HARDER_IN_B_DARK}.get(name, NEUTRAL_TEXT_COLOUR))
+    return colours
+
+
+def _direction_of(sumstats: pd.DataFrame, column: str, row: dict) -> str:
+    value = row.get(column)
+    if _known(value):
+        return str(value)
+    if str(row["SCORE"]) not in COMBINED_SCORES:
+        return ""
+    scores = as_text(sumstats["SCORE"])
+    mine = sumstats[(sumstats["ID"] == row["ID"]).to_numpy() & ~scores.isin(COMBINED_SCORES).to_numpy()]
+    votes = as_text(mine[column])[[_known(v) for v in mine[column]]].value_counts()
+    if votes.empty or (len(votes) > 1 and votes.iloc[0] == votes.iloc[1]):
+        return ""
+    return str(votes.index[0])
+
+
+def _known(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value) not in (MISSING, "", "nan", "<NA>")
+
+
+def _fit(text: str, fontsize: float, width_pt: float) -> str:
+    """``text``, cut with an ellipsis to fit ``width_pt`` (a long architecture name would run into
+    the neighbouring caption)."""
+    if text_size_points(text, fontsize)[0] <= width_pt:
+        return text
+    # The name matters more than the words around it: shorten those first.
+    text = text.replace("harder in ", "harder: ").replace("hardest in ", "hardest: ")
+    if text_size_points(text, fontsize)[0] <= width_pt:
+        return text
+    while len(text) > 4 and text_size_points(text + "…", fontsize)[0] > width_pt:
+        text = text[:-1]
+    return text + "…"
 
 
 def format_neg_log10_p(value: float) -> str:
@@ -250,11 +320,15 @@ def _mosaic(pictures: np.ndarray, groups: list[pd.DataFrame], k: int) -> tuple[n
     return canvas, origins
 
 
-def _caption_fontsize(ax: Axes, mosaic_shape: tuple[int, ...], tile_height: int) -> float:
-    """Caption size that scales with the drawn tiles (an image with equal aspect is letterboxed)."""
+def _points_per_pixel(ax: Axes, mosaic_shape: tuple[int, ...]) -> float:
+    """Points per mosaic pixel (an image with equal aspect is letterboxed)."""
     width_pt, height_pt = axes_size_points(ax)
-    points_per_pixel = min(width_pt / mosaic_shape[1], height_pt / mosaic_shape[0])
-    return float(np.clip(0.13 * tile_height * points_per_pixel, 5.0, 9.0))
+    return min(width_pt / mosaic_shape[1], height_pt / mosaic_shape[0])
+
+
+def _caption_fontsize(ax: Axes, mosaic_shape: tuple[int, ...], tile_height: int) -> float:
+    """Caption size that scales with the drawn tiles; never below 6 pt, the smallest that reads."""
+    return float(np.clip(0.13 * tile_height * _points_per_pixel(ax, mosaic_shape), 6.0, 9.0))
 
 
 def _label_row(
@@ -265,18 +339,35 @@ def _label_row(
     origins: list[tuple[int, int]],
     tile_shape: tuple[int, int],
     fontsize: float,
+    directions: list[str],
+    colours: list[str],
 ) -> None:
-    """Row title above the tiles; class, ranking value (``values``) and example id below each tile."""
+    """Row title above the tiles; class, ranking value (``values``) and example id below each
+    tile, and under them the architecture that finds it harder (``directions``, in ``colours``)."""
     height, width = tile_shape
     if origins:
         top, left = origins[0]
         ax.text(left, top - 0.08 * height, title, ha="left", va="bottom", fontsize=fontsize + 1, fontweight="bold", gid="gallery-title")
     else:
         return
-    for (top, left), class_name, value, example_id in zip(origins, group["#CHROM"].astype(str), values, group["ID"]):
+    captions = zip(origins, group["#CHROM"].astype(str), values, group["ID"], directions, colours)
+    for (top, left), class_name, value, example_id, direction, colour in captions:
         # A bare digit class ("7") above a number would read as part of it.
         shown_class = f"class {class_name}" if class_name.isdigit() else class_name
         caption = f"{shown_class}\n{format_neg_log10_p(value)}  #{int(example_id)}"
+        if direction:
+            # Its own text, so it can take the direction's colour; two lines below the caption's top.
+            ax.annotate(
+                direction,
+                xy=(left + width / 2, top + height + 0.06 * height),
+                xytext=(0, -2 * 1.15 * fontsize),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=fontsize,
+                color=colour,
+                gid=f"direction:{int(example_id)}",
+            )
         ax.text(
             left + width / 2,
             top + height + 0.06 * height,

@@ -1,10 +1,20 @@
 """Manhattan plots: every training example's −log10 p, grouped by class like chromosomes.
 
 x runs over the examples, class after class in ``LABEL`` order and by ``POS`` inside a class, with
-a small gap between classes; neighbouring classes alternate colours. y is −log10 p of one score (or
+a small gap between classes; every other class band is shaded. y is −log10 p of one score (or
 of the combined evidence: its Cauchy combination p). Two horizontal lines mark the Bonferroni
 threshold ``α / n_tests`` (solid) and a suggestive threshold (dashed, ``1 / n_tests`` by default),
 ``n_tests`` being the number of examples tested for that score.
+
+A p-value has no sign, so colour says which architecture finds each example harder
+(``HARDER_IN`` of a pair table): one colour for A, one for B, grey where the direction is undefined.
+In a one-way table (no pair) the points take one neutral colour.
+
+Whole classes often shift together (resnet20 v an MLP on CIFAR-10: class 8 high, 4 and 6 low): that
+is one finding, not hundreds. A short segment across each class band marks the class median of y,
+split in the share of the class harder under A (left, A's colour) and under B (right), so that a
+class-level effect reads as one. λGC of the p-values drawn is in the title, with the 95th percentile
+of its relabelling null when the association recorded it (``lambda_null``).
 
 With ``ranking=True`` a combined score is drawn by its ranking instead, the paper's mean −log10 p
 over scores (``MEAN_NEG_LOG10_P``): no p-value, so no threshold line, and the axis and title say
@@ -20,19 +30,25 @@ rasterized. Below the suggestive line, points hidden under an identical marker a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage, TextArea, VPacker
 from matplotlib.ticker import FuncFormatter
 
 from gwas_models.errors import InputError
 from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES
 from gwas_models.plots._style import (
+    CLASS_BAND_SHADE,
     CLASS_COLOURS,
+    HARDER_IN_A_COLOUR,
+    HARDER_IN_A_DARK,
+    HARDER_IN_B_COLOUR,
+    HARDER_IN_B_DARK,
     NEG_LOG10_P_LABEL,
     RANKING_LABEL,
     THRESHOLD_COLOUR,
@@ -43,6 +59,7 @@ from gwas_models.plots._style import (
     check_single_pair,
     data_per_point,
     holds_legacy_ranking,
+    inflation_colour,
     neg_log10_p,
     new_axes,
     ranking_values,
@@ -53,6 +70,7 @@ from gwas_models.plots._style import (
     text_size_points,
     thin_on_grid,
 )
+from gwas_models.analysis.multitest import genomic_control_lambda
 from gwas_models.plots.gallery import channels_last, image_tile
 
 AnnotateMode = Literal["per-class", "top", "none"]
@@ -69,6 +87,13 @@ THUMBNAIL_POINTS = 30.0
 HEADROOM_POINTS = 16.0  # room above the highest point for its label
 LABEL_GAP_POINTS = 3.0  # between a point and its label
 DEFAULT_TOP_K = {"per-class": 1, "top": 10, "none": 0}
+LEGEND_FONTSIZE = 7.0
+LEGEND_ROOM_POINTS = 26.0  # headroom for the legend's two rows, so it covers no point
+SUMMARY_LINEWIDTH = 2.2  # the class-median segment: thicker than a marker, thinner than a label
+#: Direction codes of the points (index into the colours below); undefined is drawn grey.
+HARDER_A, HARDER_B, UNDEFINED = 0, 1, -1
+DIRECTION_COLOURS = {HARDER_A: HARDER_IN_A_COLOUR, HARDER_B: HARDER_IN_B_COLOUR, UNDEFINED: UNDEFINED_DIRECTION_COLOUR}
+CLASS_SUMMARY_NOTE = "— class median, split by the share harder in A | B: a whole class that shifts is one finding, not many"
 
 
 # ------------------------------------------------------------------------------------------
@@ -181,6 +206,7 @@ def manhattan(
     images: np.ndarray | None = None,
     show_class_labels: bool = True,
     ranking: bool = False,
+    lambda_null: Mapping[str, float] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Draw a Manhattan plot of one score.
@@ -218,15 +244,21 @@ def manhattan(
         Draw a combined score's ranking, the mean −log10 p over scores (``MEAN_NEG_LOG10_P``),
         instead of its p: no threshold line (a mean of −log10 p is no p-value); ``per-class``
         labels the best ``top_k`` of every class.
+    lambda_null : mapping, optional
+        95th percentile of λGC's relabelling null by score (the association records it); shown
+        beside λGC, which is computed from the p-values drawn. Not used for a ranking.
     ax : Axes, optional
         Where to draw; a new figure otherwise.
 
     Returns
     -------
     Axes
-        The scatter collections are labelled with their class name (and gid ``class:<name>``);
-        threshold lines have gids ``bonferroni`` and ``suggestive``; annotations have gids
-        ``hit:<example id>``.
+        The points are one scatter collection per direction, with gids ``direction:A``,
+        ``direction:B`` and ``direction:undefined`` (one-way tables: ``direction:none``); shaded
+        class bands have gids ``class-band:<name>``; each class's summary segment
+        ``class-summary:<name>:A`` / ``:B`` (one-way: ``:all``); threshold lines have gids
+        ``bonferroni`` and ``suggestive``; annotations have gids ``hit:<example id>``; λGC is the
+        right-hand title.
     """
     _require_manhattan_columns(sumstats, signed)
     if ranking and score not in COMBINED_SCORES:
@@ -236,7 +268,7 @@ def manhattan(
     options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels, panel=False)
     options.check()
     rows = score_rows(sumstats, score)
-    options = replace(options, ranking=ranking or holds_legacy_ranking(rows, score))
+    options = replace(options, ranking=ranking or holds_legacy_ranking(rows, score), null_95=(lambda_null or {}).get(score))
     return _draw(rows, class_layout(rows), score, options, images, ax)
 
 
@@ -253,6 +285,7 @@ def manhattan_facets(
     thin: bool = True,
     images: np.ndarray | None = None,
     ranking: bool = False,
+    lambda_null: Mapping[str, float] | None = None,
 ) -> list[Axes]:
     """One Manhattan panel per score, stacked, sharing x (one layout of the examples for all).
 
@@ -269,6 +302,8 @@ def manhattan_facets(
     ranking : bool
         Draw the combined scores' panels by their ranking (see :func:`manhattan`); the other
         panels are p-values as always.
+    lambda_null : mapping, optional
+        95th percentile of each score's λGC relabelling null (see :func:`manhattan`).
 
     Returns
     -------
@@ -297,7 +332,10 @@ def manhattan_facets(
     for index, (name, rows, ax) in enumerate(zip(scores, panel_rows, axes)):
         last = index == len(scores) - 1
         ranked = (ranking and name in COMBINED_SCORES) or holds_legacy_ranking(rows, name)
-        options = _Options(alpha, suggestive, annotate, top_k, signed, thin, show_class_labels=last, panel=True, ranking=ranked)
+        options = _Options(
+            alpha, suggestive, annotate, top_k, signed, thin, show_class_labels=last, panel=True, ranking=ranked,
+            legend=index == 0, null_95=(lambda_null or {}).get(name),
+        )  # fmt: skip
         _draw(rows, layout, name, options, images, ax)
     return axes
 
@@ -315,9 +353,9 @@ def manhattan_figsize(n_classes: int, signed: bool = False) -> tuple[float, floa
 
 
 def facet_figsize(n_panels: int, n_classes: int) -> tuple[float, float]:
-    """Figure size of a faceted plot: one short panel per score."""
+    """Figure size of a faceted plot: one short panel per score (its two-line title included)."""
     width, _ = manhattan_figsize(n_classes)
-    return width, 1.0 + 2.0 * n_panels
+    return width, 1.4 + 2.3 * n_panels
 
 
 # ------------------------------------------------------------------------------------------
@@ -334,7 +372,12 @@ class _Points:
     y: np.ndarray  # signed in a Miami plot
     strength: np.ndarray  # −log10 p, always ≥ 0
     class_rank: np.ndarray
-    undefined_direction: np.ndarray
+    direction: np.ndarray  # HARDER_A, HARDER_B or UNDEFINED (all UNDEFINED without a pair)
+    pair: tuple[str, str] | None  # (A, B); None for a one-way table
+
+    @property
+    def undefined_direction(self) -> np.ndarray:
+        return self.direction == UNDEFINED
 
 
 @dataclass(frozen=True)
@@ -350,6 +393,8 @@ class _Options:
     show_class_labels: bool
     panel: bool  # one panel of a faceted figure: short title, the pair is in the figure's title
     ranking: bool = False  # y is a ranking (mean -log10 p), not a p-value: no threshold
+    legend: bool = True  # the direction legend (a faceted figure shows it once, on the top panel)
+    null_95: float | None = None  # 95th percentile of λ's relabelling null, when recorded
 
     def check(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -374,18 +419,22 @@ def _draw(rows: pd.DataFrame, layout: ClassLayout, score: str, options: _Options
         suggestive_y = -np.log10(options.suggestive if options.suggestive is not None else 1.0 / max(n_tests, 1))
         lines, always_y, label_y = [bonferroni_y, suggestive_y], suggestive_y, suggestive_y
     ax = new_axes(ax, manhattan_figsize(len(layout.class_names), options.signed))
+    show_legend = options.legend and points.pair is not None
     # Everything that takes room around the axes comes first, so that after the layout runs the
     # axes size is final: thinning cells and label positions are computed in points from it.
-    _set_limits(ax, layout, points, max(lines, default=0.0), options.signed, pictures is not None)
+    _set_limits(ax, layout, points, max(lines, default=0.0), options.signed, pictures is not None, show_legend)
     _class_axis(ax, layout, options.show_class_labels)
     if lines:
         _threshold_lines(ax, bonferroni_y, suggestive_y, options)
     _axis_labels(ax, rows, score, n_tests, options)
+    legend = _direction_legend(ax, points.pair) if show_legend else None
     sync_layout(ax.figure)
-    _scatter_classes(ax, layout, points, always_y, options.thin)
+    _class_bands(ax, layout)
+    _scatter_directions(ax, points, always_y, options.thin)
+    _draw_class_summary(ax, layout, _summarise(points, layout))
     hits = _choose_hits(points, label_y, options.annotate, options.top_k)
     line_ys = lines + ([-y for y in lines] + [0.0] if options.signed else [])
-    _annotate_hits(ax, points, hits, pictures, line_ys)
+    _annotate_hits(ax, points, hits, pictures, line_ys, legend)
     return ax
 
 
@@ -397,14 +446,15 @@ def _points(rows: pd.DataFrame, layout: ClassLayout, signed: bool, ranked_score:
     strength = ranking_values(tested, ranked_score) if ranked_score is not None else neg_log10_p(tested)
     if not np.isfinite(strength).all():  # a ranking value missing where the p is not
         tested, strength = tested[np.isfinite(strength)], strength[np.isfinite(strength)]
-    undefined = np.zeros(len(tested), dtype=bool)
+    pair = _pair(rows) if "HARDER_IN" in rows.columns else None
+    direction = np.full(len(tested), UNDEFINED, dtype=np.int8)
+    if pair is not None:
+        harder_in = as_text(tested["HARDER_IN"])
+        direction[(harder_in == as_text(tested["A"])).to_numpy(dtype=bool, na_value=False)] = HARDER_A
+        direction[(harder_in == as_text(tested["B"])).to_numpy(dtype=bool, na_value=False)] = HARDER_B
     y = strength.copy()
     if signed:
-        harder_in = as_text(tested["HARDER_IN"])
-        down = (harder_in == as_text(tested["B"])).to_numpy(dtype=bool, na_value=False)
-        up = (harder_in == as_text(tested["A"])).to_numpy(dtype=bool, na_value=False)
-        undefined = ~down & ~up
-        y[down] = -y[down]
+        y[direction == HARDER_B] = -y[direction == HARDER_B]
     example_ids = tested["ID"].to_numpy(dtype=np.int64)
     return _Points(
         example_ids=example_ids,
@@ -412,16 +462,20 @@ def _points(rows: pd.DataFrame, layout: ClassLayout, signed: bool, ranked_score:
         y=y,
         strength=strength,
         class_rank=layout.class_rank(tested["LABEL"].to_numpy(dtype=np.int64)),
-        undefined_direction=undefined,
+        direction=direction,
+        pair=pair,
     )
 
 
-def _set_limits(ax: Axes, layout: ClassLayout, points: _Points, bonferroni_y: float, signed: bool, thumbnails: bool) -> None:
-    """x spans the classes; y leaves room above the highest point (and threshold) for labels."""
+def _set_limits(
+    ax: Axes, layout: ClassLayout, points: _Points, bonferroni_y: float, signed: bool, thumbnails: bool, legend: bool = False
+) -> None:
+    """x spans the classes; y leaves room above the highest point (and threshold) for labels and
+    for the legend, which sits in that room and so covers no point."""
     ax.set_xlim(layout.starts[0] - layout.gap / 2 if len(layout.starts) else 0, layout.ends[-1] + layout.gap / 2 if len(layout.ends) else 1)
     highest = max(float(points.strength.max()) if len(points.strength) else 0.0, bonferroni_y)
     _, height_pt = axes_size_points(ax)
-    room_pt = HEADROOM_POINTS + (THUMBNAIL_POINTS if thumbnails else 0.0)
+    room_pt = HEADROOM_POINTS + (THUMBNAIL_POINTS if thumbnails else 0.0) + (LEGEND_ROOM_POINTS if legend else 0.0)
     half_height_pt = height_pt / 2 if signed else height_pt
     top = highest / max(1.0 - room_pt / max(half_height_pt, 1.0), 0.5) * 1.02
     ax.set_ylim(-top if signed else 0.0, top)
@@ -460,39 +514,122 @@ def _smallest_spacing_points(layout: ClassLayout, ax: Axes, width_pt: float) -> 
     return float(np.diff(layout.centres).min()) * width_pt / (x1 - x0)
 
 
-def _scatter_classes(ax: Axes, layout: ClassLayout, points: _Points, suggestive_y: float, thin: bool) -> None:
-    """One rasterized scatter per class (one colour each); thinned below the suggestive line."""
-    if thin and len(points.x):
-        per_x, per_y = data_per_point(ax)
-        diameter = np.sqrt(MARKER_AREA)
-        keep = thin_on_grid(
-            points.x,
-            points.y,
-            diameter * THIN_CELL_FRACTION * per_x,
-            diameter * THIN_CELL_FRACTION * per_y,
-            always=points.strength >= suggestive_y,
+def _class_bands(ax: Axes, layout: ClassLayout) -> None:
+    """Shade every other class band: colour is taken by direction, so the background tells the
+    classes apart."""
+    half_gap = layout.gap / 2
+    for rank in range(1, len(layout.class_names), 2):
+        ax.axvspan(
+            layout.starts[rank] - half_gap,
+            layout.ends[rank] + half_gap,
+            color=CLASS_BAND_SHADE,
+            lw=0,
+            zorder=0,
+            gid=f"class-band:{layout.class_names[rank]}",
         )
-    else:
-        keep = np.arange(len(points.x))
-    undefined = points.undefined_direction[keep]
-    directed = keep[~undefined]
-    order = directed[np.argsort(points.class_rank[directed], kind="stable")]
-    bounds = np.searchsorted(points.class_rank[order], np.arange(len(layout.class_names) + 1))
-    for rank, name in enumerate(layout.class_names):
-        members = order[bounds[rank] : bounds[rank + 1]]
+
+
+def _scatter_directions(ax: Axes, points: _Points, suggestive_y: float, thin: bool) -> None:
+    """One rasterized scatter per direction (one colour each: a per-point colour array is what is
+    slow with a million points), each thinned on its own below the suggestive line, so that a
+    dropped point always lies under a kept marker of its own colour.
+
+    Grey first, then the more numerous direction, then the rarer one on top, so that the rarer
+    direction stays visible in the dense bulk.
+    """
+    groups = [UNDEFINED] + sorted((HARDER_A, HARDER_B), key=lambda code: -int(np.sum(points.direction == code)))
+    per_x, per_y = data_per_point(ax)
+    cell = np.sqrt(MARKER_AREA) * THIN_CELL_FRACTION
+    for code in groups:
+        members = np.flatnonzero(points.direction == code)
+        if members.size == 0:
+            continue
+        if thin:
+            keep = thin_on_grid(points.x[members], points.y[members], cell * per_x, cell * per_y, always=points.strength[members] >= suggestive_y)
+            members = members[keep]
+        name, label = _direction_names(code, points.pair)
         ax.scatter(
             points.x[members],
             points.y[members],
             s=MARKER_AREA,
-            c=CLASS_COLOURS[rank % 2],
+            c=DIRECTION_COLOURS[code] if points.pair is not None else CLASS_COLOURS[0],
             linewidths=0,
             rasterized=True,
-            label=name,
-            gid=f"class:{name}",
+            zorder=2,
+            label=label,
+            gid=f"direction:{name}",
         )
-    if undefined.any():
-        members = keep[undefined]
-        ax.scatter(points.x[members], points.y[members], s=MARKER_AREA, c=UNDEFINED_DIRECTION_COLOUR, linewidths=0, rasterized=True, label="direction undefined", gid="direction-undefined")
+
+
+def _direction_names(code: int, pair: tuple[str, str] | None) -> tuple[str, str]:
+    """gid suffix and legend label of one direction's points."""
+    if pair is None:
+        return "none", "_examples"  # one-way table: no direction to show
+    return {HARDER_A: ("A", f"harder in {pair[0]}"), HARDER_B: ("B", f"harder in {pair[1]}")}.get(code, ("undefined", "direction undefined"))
+
+
+def _direction_legend(ax: Axes, pair: tuple[str, str]):
+    """Legend of the point colours and of the class summary, in the headroom at the upper right."""
+    marker = {"marker": "o", "ls": "none", "markersize": 4.5, "markeredgewidth": 0}
+    handles = [
+        Line2D([], [], color=HARDER_IN_A_COLOUR, label=f"harder in {pair[0]}", **marker),
+        Line2D([], [], color=HARDER_IN_B_COLOUR, label=f"harder in {pair[1]}", **marker),
+        Line2D([], [], color=UNDEFINED_DIRECTION_COLOUR, label="direction undefined", **marker),
+        Line2D([], [], color=HARDER_IN_A_DARK, lw=SUMMARY_LINEWIDTH, label="class median (share A | B)"),
+    ]
+    legend = ax.legend(
+        handles=handles, loc="upper right", ncol=2, fontsize=LEGEND_FONTSIZE, frameon=True, framealpha=0.85,
+        edgecolor="none", borderaxespad=0.3, handlelength=1.4, columnspacing=1.2, borderpad=0.3,
+    )  # fmt: skip
+    legend.set_gid("direction-legend")
+    legend.set_zorder(6)
+    return legend
+
+
+def class_summary(sumstats: pd.DataFrame, score: str = COMBINED, *, ranking: bool = False) -> pd.DataFrame:
+    """Per-class summary of one score, as the Manhattan plot draws it.
+
+    Returns
+    -------
+    DataFrame, one row per class in ``LABEL`` order, columns ``class``, ``n`` (tested examples),
+    ``median`` (median −log10 p, or of the ranking with ``ranking``), ``share_harder_in_b`` (of the
+    examples with a direction; NaN without a pair or a direction).
+    """
+    rows = score_rows(sumstats, score)
+    ranked = ranking or holds_legacy_ranking(rows, score)
+    layout = class_layout(rows)
+    return _summarise(_points(rows, layout, False, score if ranked else None), layout)
+
+
+def _summarise(points: _Points, layout: ClassLayout) -> pd.DataFrame:
+    """Class medians of y and each class's share harder under B (see :func:`class_summary`)."""
+    n_classes = len(layout.class_names)
+    count = np.bincount(points.class_rank, minlength=n_classes)
+    n_a = np.bincount(points.class_rank[points.direction == HARDER_A], minlength=n_classes)
+    n_b = np.bincount(points.class_rank[points.direction == HARDER_B], minlength=n_classes)
+    order = np.argsort(points.class_rank, kind="stable")
+    bounds = np.searchsorted(points.class_rank[order], np.arange(n_classes + 1))
+    # The median of the signed y in a signed plot: a class harder under B sits below zero.
+    medians = [float(np.median(points.y[order[bounds[r] : bounds[r + 1]]])) if count[r] else np.nan for r in range(n_classes)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_b = np.where(n_a + n_b > 0, n_b / np.maximum(n_a + n_b, 1), np.nan)
+    return pd.DataFrame({"class": layout.class_names, "n": count, "median": medians, "share_harder_in_b": share_b})
+
+
+def _draw_class_summary(ax: Axes, layout: ClassLayout, summary: pd.DataFrame) -> None:
+    """A segment across each class band at the class median, its left part in A's colour and its
+    right part in B's, in proportion to the class's share harder under each."""
+    for rank, row in enumerate(summary.itertuples(index=False)):
+        if not row.n or not np.isfinite(row.median):
+            continue
+        start, end = layout.starts[rank], layout.ends[rank]
+        style = {"lw": SUMMARY_LINEWIDTH, "zorder": 4, "solid_capstyle": "butt"}
+        if not np.isfinite(row.share_harder_in_b):
+            ax.plot([start, end], [row.median] * 2, color="0.15", gid=f"class-summary:{row[0]}:all", **style)
+            continue
+        split = start + (1.0 - row.share_harder_in_b) * (end - start)
+        ax.plot([start, split], [row.median] * 2, color=HARDER_IN_A_DARK, gid=f"class-summary:{row[0]}:A", **style)
+        ax.plot([split, end], [row.median] * 2, color=HARDER_IN_B_DARK, gid=f"class-summary:{row[0]}:B", **style)
 
 
 def _threshold_lines(ax: Axes, bonferroni_y: float, suggestive_y: float, options: _Options) -> None:
@@ -530,7 +667,8 @@ def _axis_labels(ax: Axes, rows: pd.DataFrame, score: str, n_tests: int, options
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if options.show_class_labels:
-        ax.set_xlabel("class (examples in class order)", fontsize=9)
+        note = f"\n{CLASS_SUMMARY_NOTE}" if options.legend or options.panel else ""
+        ax.set_xlabel(f"class (examples in class order){note}", fontsize=9)
     label = RANKING_LABEL if options.ranking else NEG_LOG10_P_LABEL
     if options.signed:
         ax.axhline(0.0, color="0.3", lw=0.6, zorder=2.5)
@@ -540,10 +678,33 @@ def _axis_labels(ax: Axes, rows: pd.DataFrame, score: str, n_tests: int, options
     else:
         ax.set_ylabel(label, fontsize=9)
     what = " · ranking: mean −log10 p, not a p-value (no threshold)" if options.ranking else ""
+    # Two lines: what is drawn, then how many; a long pair name then never runs into λ on the right.
     if options.panel:
         ax.set_title(f"{score} · {n_tests:,} examples tested{what}", fontsize=9, loc="left")
     else:
-        ax.set_title(f"{_pair_title(rows, score)} · {n_tests:,} examples tested{what}", fontsize=10, loc="left")
+        ax.set_title(f"{_pair_title(rows, score)}\n{n_tests:,} examples tested{what}", fontsize=10, loc="left")
+    if not options.ranking:  # λ describes p-values; a mean of -log10 p has none
+        _lambda_title(ax, rows, options)
+
+
+def _lambda_title(ax: Axes, rows: pd.DataFrame, options: _Options) -> None:
+    """λGC of the p-values drawn as the right-hand title, with its relabelling null when recorded.
+
+    Coloured by the display thresholds when there is no null; with one, red only when λ exceeds
+    its 95th percentile (more than run-to-run noise), neutral otherwise.
+    """
+    tested = rows[tested_mask(rows)]
+    value = genomic_control_lambda(np.power(10.0, -neg_log10_p(tested)))
+    if not np.isfinite(value):
+        return
+    null = options.null_95
+    if null is not None and np.isfinite(null):
+        text = f"λGC = {value:.2f} (relabelling null 95%: {null:.2f})"
+        colour = inflation_colour(2.0) if value > null else inflation_colour(1.0)
+    else:
+        text = f"λGC = {value:.2f} (from these p; no relabelling null)"
+        colour = inflation_colour(value)
+    ax.set_title(text, fontsize=8 if options.panel else 9, loc="right", color=colour)
 
 
 def _signed_ylabel(rows: pd.DataFrame, label: str = NEG_LOG10_P_LABEL) -> str:
@@ -600,10 +761,12 @@ def _choose_hits(points: _Points, suggestive_y: float, annotate: str, top_k: int
     return ranked[order_in_class < k]
 
 
-def _annotate_hits(ax: Axes, points: _Points, hits: np.ndarray, pictures: np.ndarray | None, line_ys: list[float]) -> None:
+def _annotate_hits(
+    ax: Axes, points: _Points, hits: np.ndarray, pictures: np.ndarray | None, line_ys: list[float], legend=None
+) -> None:
     """Label the hits with their id (or a thumbnail and id), placed so that no two labels overlap.
 
-    Labels also keep off the threshold lines, so that a line is never hidden behind a label.
+    Labels also keep off the threshold lines and the legend, so that neither hides a label.
     """
     if len(hits) == 0:
         return
@@ -614,6 +777,8 @@ def _annotate_hits(ax: Axes, points: _Points, hits: np.ndarray, pictures: np.nda
     box = ax.get_window_extent().get_points() * to_points
     line_heights = ax.transData.transform(np.column_stack([np.zeros(len(line_ys)), line_ys]))[:, 1] * to_points
     lines = [np.array([box[0][0], y - 1.0, box[1][0], y + 1.0]) for y in line_heights]
+    if legend is not None:
+        lines.append(legend.get_window_extent().get_points().ravel() * to_points)
     downward = points.y[hits] < 0
     offsets = place_labels(anchors, sizes, box, downward, obstacles=lines)
     for hit, text, size, offset in zip(hits, texts, sizes, offsets):

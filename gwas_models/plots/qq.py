@@ -15,7 +15,7 @@ than run-to-run noise is said by λ's relabelling null, in the association's ``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,28 @@ QQ_COLUMNS = ("SCORE", "NEG_LOG10_P")
 MARKER_AREA = 6.0
 THIN_CELL_FRACTION = 0.25
 BAND_POINTS = 400
-CURVE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#ff7f0e", "#d62728")
-LN10 = np.log(10.0)
+#: Curve colours: tab10, then the light shades of tab20 (a score set has 11 built-in names plus
+#: variants, so ten colours made ``loss`` and the 11th score share one). Past these, the marker
+#: shape changes too (:func:`curve_style`), so every curve stays apart.
+CURVE_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)  # fmt: skip
+CURVE_MARKERS = ("o", "s", "^", "D")
+LEGEND_FONTSIZE = 7.5
+LEGEND_ROWS_PER_COLUMN = 18  # beyond this the legend outside the axes takes a second columnLN10 = np.log(10.0)
+
+
+def curve_style(index: int) -> tuple[str, str]:
+    """Colour and marker of the ``index``-th curve: distinct for the first 80 curves."""
+    colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
+    marker = CURVE_MARKERS[(index // len(CURVE_COLOURS)) % len(CURVE_MARKERS)]
+    return colour, marker
+
+
+def qq_figsize(n_curves: int = 12) -> tuple[float, float]:
+    """A figure size with a square-ish plot and room on the right for the legend."""
+    return (8.0 if n_curves <= LEGEND_ROWS_PER_COLUMN else 10.0), 5.5
 
 
 def lambda_gc(neg_log10_p: np.ndarray) -> float:
@@ -104,6 +124,7 @@ def qq(
     *,
     level: float = 0.95,
     thin: bool = True,
+    lambda_null: Mapping[str, float] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Draw a QQ plot: one curve per score, the null band, and λGC of each curve in the legend.
@@ -123,6 +144,9 @@ def qq(
     thin : bool
         Drop points hidden under an identical marker of the same curve (the bulk near the origin
         of a million tests); the tail is unaffected.
+    lambda_null : mapping, optional
+        95th percentile of each score's λGC relabelling null (the association records it), shown
+        in the legend beside λGC.
     ax : Axes, optional
         Where to draw; a new figure otherwise.
 
@@ -130,14 +154,15 @@ def qq(
     -------
     Axes
         Curves are scatter collections labelled with their score (gid ``qq:<score>``), the band is
-        a ``fill_between`` with gid ``band``, and the legend text of each curve reads
-        ``<score> (λGC = …)``, coloured orange above 1.1 and red above 1.25.
+        a ``fill_between`` with gid ``band``, and the legend (outside the axes, on the right) text
+        of each curve reads ``<score>  λGC = …`` (plus ``, null 95%: …`` when known), coloured
+        orange above 1.1 and red above 1.25 without a null; with one, red when λ exceeds it.
     """
     require_columns(sumstats, QQ_COLUMNS, "a QQ plot")
     if not 0.0 < level < 1.0:
         raise InputError(f"level must lie strictly between 0 and 1, got {level}", parameter="level")
     curves = _curves(sumstats, score)
-    ax = new_axes(ax, (5.5, 5.5))
+    ax = new_axes(ax, qq_figsize(len(curves)))
     largest_n = max(len(values) for values in curves.values())
     top_expected = np.log10(largest_n + 1.0)
     top_observed = max([float(values.max()) for values in curves.values() if len(values)] + [top_expected])
@@ -155,8 +180,8 @@ def qq(
     inflation = {}
     for index, (name, values) in enumerate(curves.items()):
         inflation[name] = lambda_gc(values)
-        _curve(ax, name, values, CURVE_COLOURS[index % len(CURVE_COLOURS)], thin)
-    _legend(ax, inflation, level)
+        _curve(ax, name, values, curve_style(index), thin)
+    _legend(ax, inflation, dict(lambda_null or {}))
     return ax
 
 
@@ -191,7 +216,7 @@ def _band(ax: Axes, n: int, level: float) -> None:
     ax.fill_between(expected, lower, upper, color=BAND_COLOUR, alpha=0.55, linewidth=0, zorder=1, gid="band", label=f"{level:.0%} band (n = {n:,})")
 
 
-def _curve(ax: Axes, name: str, observed: np.ndarray, colour: str, thin: bool) -> None:
+def _curve(ax: Axes, name: str, observed: np.ndarray, style: tuple[str, str], thin: bool) -> None:
     expected = expected_neg_log10_p(len(observed))
     if thin:
         per_x, per_y = data_per_point(ax)
@@ -202,17 +227,23 @@ def _curve(ax: Axes, name: str, observed: np.ndarray, colour: str, thin: bool) -
         keep = thin_on_grid(expected, observed, cell * per_x, cell * per_y, always)
     else:
         keep = slice(None)
-    ax.scatter(expected[keep], observed[keep], s=MARKER_AREA, c=colour, linewidths=0, rasterized=True, zorder=3, label=name, gid=f"qq:{name}")
+    colour, marker = style
+    ax.scatter(expected[keep], observed[keep], s=MARKER_AREA, c=colour, marker=marker, linewidths=0, rasterized=True, zorder=3, label=name, gid=f"qq:{name}")
 
 
-def _legend(ax: Axes, inflation: dict[str, float], level: float) -> None:
-    """Legend entries ``score (λGC = x.xxx)``, the λ coloured by how inflated it is."""
+def _legend(ax: Axes, inflation: dict[str, float], nulls: dict[str, float]) -> None:
+    """Legend outside the axes on the right (inside, it hid the upper left of the curves): entries
+    ``score  λGC = x.xx`` with the null's 95th percentile when known, coloured by inflation."""
     handles, labels = ax.get_legend_handles_labels()
-    relabelled = [f"{label} (λGC = {inflation[label]:.3f})" if label in inflation else label for label in labels]
-    legend = ax.legend(handles, relabelled, loc="upper left", fontsize=8, frameon=False, markerscale=2.0)
+    relabelled = [_legend_label(label, inflation[label], nulls.get(label)) if label in inflation else label for label in labels]
+    legend = ax.legend(
+        handles, relabelled, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=LEGEND_FONTSIZE,
+        frameon=False, markerscale=2.0, handletextpad=0.3, labelspacing=0.35,
+        ncol=1 if len(labels) <= LEGEND_ROWS_PER_COLUMN else 2,
+    )  # fmt: skip
     for text, label in zip(legend.get_texts(), labels):
         if label in inflation:
-            colour = inflation_colour(inflation[label])
+            colour = _lambda_colour(inflation[label], nulls.get(label))
             text.set_color(colour)
             if colour != NEUTRAL_TEXT_COLOUR:
                 text.set_fontweight("bold")
@@ -221,15 +252,30 @@ def _legend(ax: Axes, inflation: dict[str, float], level: float) -> None:
     if worst > LAMBDA_WARN_ABOVE:
         # Say what the colour means, and what it does not: with replicate runs λ swings between
         # studies without any difference, so only its relabelling null (in the .log) tells.
+        # Under the legend, outside the axes: inside, it ran over the curves' lower end.
         ax.text(
-            0.98,
-            0.02,
-            f"λGC > {LAMBDA_WARN_ABOVE:g}: p-values inflated overall; runs share their seed's luck,\n"
-            "so compare λ with its relabelling null in the .log before reading a global difference",
+            1.02,
+            0.0,
+            f"λGC > {LAMBDA_WARN_ABOVE:g}: p-values inflated overall.\nRuns share their seed's luck, so compare\n"
+            "λ with its relabelling null (null 95%, and\nthe .log) before reading a global difference.",
             transform=ax.transAxes,
-            ha="right",
+            ha="left",
             va="bottom",
             fontsize=7,
             color=inflation_colour(worst),
             gid="inflation-note",
         )
+
+
+def _legend_label(score: str, value: float, null_95: float | None) -> str:
+    if null_95 is not None and np.isfinite(null_95):
+        return f"{score}  λGC = {value:.2f} (null 95%: {null_95:.2f})"
+    return f"{score}  λGC = {value:.3f}"
+
+
+def _lambda_colour(value: float, null_95: float | None) -> str:
+    """Display thresholds without a null; with one, strong only when λ exceeds its 95th percentile
+    (more than run-to-run noise), neutral otherwise."""
+    if null_95 is not None and np.isfinite(null_95):
+        return inflation_colour(2.0) if value > null_95 else NEUTRAL_TEXT_COLOUR
+    return inflation_colour(value)

@@ -308,4 +308,24 @@ def _provenance(inputs: AssociationInputs, comparison: ComparisonResult) -> dict
         "dataset": inputs.dataset,
         "archs": list(comparison.archs),
         "scores": list(inputs.scores),
+        "lambda": _lambda_provenance(comparison),
+    }
+
+
+def _lambda_provenance(comparison: ComparisonResult) -> dict[str, dict[str, float | bool | None]]:
+    """Each score's λGC, the 95th percentile of its relabelling null and whether λ is beyond it, for
+    the plots and the report to show λ against run-to-run noise without recomputing the null (JSON:
+    missing values are None)."""
+
+    def number(value: float | None) -> float | None:
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    return {
+        item.score: {
+            "lambda_gc": number(item.lambda_gc),
+            "null_95": number(item.lambda_null.upper) if item.lambda_null is not None else None,
+            # The log's verdict: beyond run-to-run noise (the report says which, as the log does).
+            "beyond": bool(item.lambda_null.beyond) if item.lambda_null is not None else None,
+        }
+        for item in comparison.scores
     }

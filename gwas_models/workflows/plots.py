@@ -48,6 +48,20 @@ def _check_out(out: str | os.PathLike | None) -> None:
         output_format(out)
 
 
+def recorded_lambda_null(source: Path) -> dict[str, float]:
+    """95th percentile of each score's λGC relabelling null, as the association recorded it in the
+    Parquet metadata (``lambda``); empty for files of older versions or a TSV without its Parquet."""
+    recorded = read_sumstats_metadata(source).get("lambda")
+    if not isinstance(recorded, dict):
+        return {}
+    nulls = {}
+    for score, entry in recorded.items():
+        value = entry.get("null_95") if isinstance(entry, dict) else None
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            nulls[str(score)] = float(value)
+    return nulls
+
+
 def training_images(
     table: pd.DataFrame,
     source: Path,
@@ -117,7 +131,10 @@ def manhattan_figure(
     _check_out(out)
     table, source = _read(sumstats)
     images = training_images(table, source, store, dataset) if thumbnails else None
-    options = dict(alpha=alpha, suggestive=suggestive, annotate=annotate, top_k=top_k, signed=signed, images=images)
+    options = dict(
+        alpha=alpha, suggestive=suggestive, annotate=annotate, top_k=top_k, signed=signed, images=images,
+        lambda_null=recorded_lambda_null(source),
+    )  # fmt: skip
     n_classes = len(class_layout(table).class_names)
     default_score = _default_score(table)
     if facet:
@@ -151,12 +168,13 @@ def qq_figure(
     The default name beside the input is ``<stem>.qq.png`` for every score of the comparison and
     ``<stem>.qq.<score>.png`` for one.
     """
-    from gwas_models.plots.qq import qq
+    from gwas_models.plots._style import available_scores
+    from gwas_models.plots.qq import qq, qq_figsize
 
     _check_out(out)
     table, source = _read(sumstats)
-    figure = Figure(figsize=(5.5, 5.5), layout="constrained")
-    qq(table, score, ax=figure.add_subplot())
+    figure = Figure(figsize=qq_figsize(len(available_scores(table))), layout="constrained")
+    qq(table, score, lambda_null=recorded_lambda_null(source), ax=figure.add_subplot())
     return save_figure(figure, out or _default_output(source, _qq_name(table, score)))
 
 
