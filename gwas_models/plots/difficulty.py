@@ -308,8 +308,10 @@ def plot_correlations(result: ScoreCorrelations, fig: Figure | None = None) -> F
     """
     n_scores = len(result.mean_to_mean)
     side = 1.6 + 0.36 * max(n_scores, 3)
-    fig = _bare_figure(fig, (3 * (side + 0.9), side + 0.4))
-    axes = fig.subplots(1, 3)
+    # One above the other: side by side, three heatmaps of a dozen scores make a figure so wide that
+    # a page (the report) shrinks its cell values past reading.
+    fig = _bare_figure(fig, (side + 1.4, 3 * (side + 0.5)))
+    axes = fig.subplots(3, 1)
     plot_correlation_heatmap(result.mean_to_mean, "mean to mean\ncorr(E[X], E[Y])", ax=axes[0], symmetric_range=1.0)
     plot_correlation_heatmap(
         result.mean_to_run_change, "mean to run − mean to mean\nE_Y[corr(E[X], Y)] − corr(E[X], E[Y])", ax=axes[1]
@@ -319,7 +321,7 @@ def plot_correlations(result: ScoreCorrelations, fig: Figure | None = None) -> F
     )
     for ax in axes[1:]:
         ax.set_xlabel("Y: single run", fontsize=8)
-    axes[1].set_ylabel("X: averaged over runs", fontsize=8)
+        ax.set_ylabel("X: averaged over runs", fontsize=8)
     fig.suptitle(f"Spearman correlation, oriented to difficulty ({result.n_runs} runs)", fontsize=10)
     return fig
 
