@@ -107,3 +107,18 @@ def test_the_sizes_figure_gives_the_p_value_next_to_rho():
     )
     ax = capacity_scatter(table)
     assert "Spearman ρ = 0.50, p = 1 over 3 pairs" in ax.get_title()
+
+
+def test_exact_size_effect_p_equals_scipys_permutation_test():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame({"SIZE_RATIO": rng.uniform(1, 50, 5), "MEAN_NEG_LOG10_P": rng.uniform(0, 3, 5)})
+    rho, p = size_effect_correlation(table)
+    reference = stats.permutation_test(
+        (np.log(table["SIZE_RATIO"]), table["MEAN_NEG_LOG10_P"]),
+        lambda a, b: stats.spearmanr(a, b).statistic,
+        permutation_type="pairings",
+        n_resamples=np.inf,
+    )
+    assert rho == pytest.approx(reference.statistic) and p == pytest.approx(reference.pvalue)
