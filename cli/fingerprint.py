@@ -5,6 +5,10 @@ and writes ``<prefix>.tsv`` and ``<prefix>.png``; with ``--save`` it also fits t
 every run and keeps it as JSON. ``identify`` applies a saved fingerprint to runs in the store or to
 a score file. Both are one call of :mod:`gwas_models.workflows.fingerprint`, which checks
 everything before it writes anything.
+
+``identify`` writes its table as TSV on stdout (columns RUN, PREDICTED, P(<class>) per class,
+DIST(<class>) per class, THRESHOLD, AS_FAR, OOD_P, USED_IN_FIT; see ``gwasm identify --help``) and
+its plain-language notes on stderr, so that stdout stays a table that any TSV reader takes.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from gwas_models.workflows.fingerprint import (
     ALL_SCORES,
     ALL_SELECTIONS,
     DEFAULT_MARKERS,
+    DEFAULT_OOD_QUANTILE,
     DEFAULT_RANDOM_DRAWS,
     DEFAULT_SEED,
     DEFAULT_SPLITS,
     DEFAULT_TRAIN_FRACTION,
+    MIN_REFERENCE_RUNS,
 )
 from gwasm_cli.app import app
 
@@ -79,10 +85,19 @@ def fingerprint_command(
     fitted = result.fingerprint
     if fitted is not None:
         why = " (best top-K held-out accuracy)" if result.chosen_as_best else ""
+        heldout = fitted.heldout_accuracy
         typer.echo(
             f"saved the {fitted.score}{why} fingerprint of {', '.join(result.archs)} on {fitted.n_markers} markers "
-            f"(training accuracy {fitted.provenance['training_accuracy']:.3f}) to {result.save_path}"
+            f"(held-out accuracy {heldout['mean']:.3f}, interval {heldout['low']:.3f}-{heldout['high']:.3f}; "
+            f"training accuracy {fitted.provenance['training_accuracy']:.3f}; penalty C = {fitted.penalty:g}, "
+            f"{fitted.provenance['penalty']['chosen_by']}) to {result.save_path}"
         )
+        if fitted.reference is None:
+            typer.echo(
+                f"note: no out-of-distribution reference (it needs at least {MIN_REFERENCE_RUNS} runs of each architecture): "
+                "`gwasm identify` will name an architecture for every run",
+                err=True,
+            )
 
 
 @app.command("identify")
@@ -93,8 +108,25 @@ def identify_command(
     scores: Optional[Path] = typer.Option(None, "--scores", help="Instead of the store: CSV with example_id and one value column, or .npy vector."),
     store: Optional[str] = typer.Option(None, "--store", help=STORE_HELP),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset of the runs (default: the fingerprint's)."),
+    ood_quantile: float = typer.Option(
+        DEFAULT_OOD_QUANTILE,
+        "--ood-quantile",
+        help="Share of runs of the known architectures to name: farther than this quantile of the training runs' "
+        "left-out distances, a run is 'none of these'.",
+    ),
 ) -> None:
-    """Predict which architecture trained a run, with the fingerprint's probabilities.
+    """Predict which architecture trained a run, or say it is none of the fingerprint's.
+
+    Prints a TSV table on stdout, one row per run. RUN: the run. PREDICTED: the most probable
+    architecture, or 'none of these' when the run's marker scores lie farther from every
+    architecture than --ood-quantile of the training runs do from theirs. P(<arch>): the
+    fingerprint's probability of each architecture, given that it is one of them (cross-validated
+    penalty: not 0/1 unless runs it did not see justify it). DIST(<arch>): mean squared z-score of
+    the run's markers against each architecture. THRESHOLD: the distance beyond which a run is none
+    of these. AS_FAR: fraction of training runs (each left out) at least as far from their own
+    architecture. OOD_P: how likely a run of a known architecture is to lie this far. USED_IN_FIT:
+    yes when the fingerprint was fitted on the run (its answer then says nothing about accuracy),
+    no, or unknown (a score file). A line on stderr gives the fingerprint's held-out accuracy.
 
     Example: gwasm identify resnet-vs-vgg.json --arch mypkg.models:net --seed 0
     """
@@ -105,5 +137,32 @@ def identify_command(
         raise InputError("identify needs either --arch (runs in the store) or --scores FILE, not both")
     if seed is not None and arch is None:
         raise InputError("--seed selects a run of --arch; it does not apply to --scores")
-    table = workflow.identify(fingerprint_file, arch=arch, seed=seed, scores_path=scores, store=store, dataset=dataset)
-    typer.echo(table.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n").rstrip("\n"))
+    result = workflow.identify(
+        fingerprint_file, arch=arch, seed=seed, scores_path=scores, store=store, dataset=dataset, ood_quantile=ood_quantile
+    )
+    for note in _identify_notes(result):
+        typer.echo(note, err=True)
+    typer.echo(result.table.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA", lineterminator="\n").rstrip("\n"))
+
+
+def _identify_notes(result: workflow.IdentifyResult) -> list[str]:
+    """The stderr lines of `gwasm identify`: the fingerprint's accuracy, then what to keep in mind."""
+    notes = [result.summary()]
+    if result.heldout_accuracy is None or not result.has_reference:
+        missing = " or ".join(
+            what
+            for what, absent in (("held-out accuracy", result.heldout_accuracy is None), ("out-of-distribution reference", not result.has_reference))
+            if absent
+        )
+        notes.append(
+            f"note: this fingerprint has no {missing} recorded; refit it with `gwasm fingerprint --save` "
+            f"(at least {MIN_REFERENCE_RUNS} runs of each architecture) to get them"
+        )
+    used = result.used_in_fit
+    if used:
+        shown = ", ".join(used[:3]) + (f" and {len(used) - 3} more" if len(used) > 3 else "")
+        notes.append(
+            f"note: {len(used)} of these runs ({shown}) were used to fit the fingerprint: "
+            "their answers say nothing about how well it identifies new runs"
+        )
+    return notes

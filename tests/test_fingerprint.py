@@ -361,7 +361,13 @@ def test_fingerprints_written_before_the_scikit_learn_pipeline_still_load_and_pr
     for name, case in expected["cases"].items():
         path = DATA / name
         loaded = load_fingerprint(path)
-        assert fingerprint_to_dict(loaded) == json.loads(path.read_text())  # saving it again writes the same document
+        # Saving it again writes the same document in the current version, with version 1's
+        # defaults spelled out: unpenalised (C null) and no out-of-distribution reference.
+        document = json.loads(path.read_text())
+        assert loaded.penalty == np.inf and loaded.reference is None and loaded.heldout_accuracy is None
+        assert fingerprint_to_dict(loaded) == {
+            **document, "format_version": 2, "logistic": {**document["logistic"], "C": None}, "reference": None
+        }
         scaler, logistic = loaded.pipeline.named_steps["scale"], loaded.pipeline.named_steps["logistic"]
         assert isinstance(scaler, StandardScaler) and isinstance(logistic, LogisticRegression)
         assert logistic.classes_.tolist() == list(range(len(loaded.classes)))
@@ -379,15 +385,16 @@ def test_fingerprints_written_before_the_scikit_learn_pipeline_still_load_and_pr
 def test_a_fingerprint_of_a_future_format_version_is_refused_in_one_line(tmp_path):
     document = json.loads((DATA / "fingerprint_v1.json").read_text())
     path = tmp_path / "future.json"
-    path.write_text(json.dumps({**document, "format_version": 2}))
-    with pytest.raises(ResultsError, match=r"format version 2 is not supported .*newer gwasm") as error:
+    path.write_text(json.dumps({**document, "format_version": 3}))  # version 2 is today's
+    with pytest.raises(ResultsError, match=r"format version 3 is not supported \(this gwasm reads versions 1, 2\).*newer gwasm") as error:
         load_fingerprint(path)
     assert "\n" not in str(error.value) and str(path) in str(error.value)
 
 
-def _saved_document(tmp_path) -> dict:
+@pytest.fixture(scope="module")
+def saved_document(tmp_path_factory) -> dict:
     fitted = fit_fingerprint(planted_runs(runs=4), ["A", "B"], 3)
-    return json.loads(save_fingerprint(fitted, tmp_path / "ok.json").read_text())
+    return json.loads(save_fingerprint(fitted, tmp_path_factory.mktemp("saved") / "ok.json").read_text())
 
 
 @pytest.mark.parametrize(
@@ -406,9 +413,9 @@ def _saved_document(tmp_path) -> dict:
         (lambda d: json.dumps({**d, "markers": {**d["markers"], "example_id": [0, 1, N_EXAMPLES]}}), "must lie in"),
     ],
 )
-def test_corrupt_fingerprint_files_give_one_line_results_errors(tmp_path, corrupt, message):
+def test_corrupt_fingerprint_files_give_one_line_results_errors(tmp_path, saved_document, corrupt, message):
     path = tmp_path / "bad.json"
-    path.write_text(corrupt(_saved_document(tmp_path)))
+    path.write_text(corrupt(saved_document))
     with pytest.raises(ResultsError, match=message) as error:
         load_fingerprint(path)
     assert "\n" not in str(error.value) and str(path) in str(error.value)

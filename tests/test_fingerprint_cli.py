@@ -118,6 +118,14 @@ def test_saved_fingerprint_describes_the_runs(saved, store):
     assert set(fitted.marker_ids.tolist()) <= set(range(10))
     assert fitted.provenance["runs"] == {"A": list(range(6)), "B": list(range(6))}
     assert fitted.provenance["seed"] == 0 and fitted.provenance["store"] == str(store.resolve())
+    assert json.loads(saved.read_text())["format_version"] == 2
+    # The evaluation computed just before it, of this score's top-4 markers: the accuracy identify shows.
+    heldout = fitted.heldout_accuracy
+    assert heldout["score"] == "loss" and heldout["selection"] == "top" and heldout["k"] == 4
+    assert heldout["mean"] == 1.0 and heldout["low"] <= heldout["mean"] <= heldout["high"]
+    assert (heldout["n_splits"], heldout["n_train_runs"], heldout["n_heldout_runs"]) == (3, 6, 6)
+    assert fitted.reference is not None and len(fitted.reference.reference_distance_) == 12
+    assert fitted.penalty < float("inf") and fitted.provenance["penalty"]["folds"] == 5
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,17 +139,56 @@ def _parse(out: str) -> pd.DataFrame:
     return pd.read_csv(StringIO(out), sep="\t")
 
 
+IDENTIFY_COLUMNS = ["RUN", "PREDICTED", "P(A)", "P(B)", "DIST(A)", "DIST(B)", "THRESHOLD", "AS_FAR", "OOD_P", "USED_IN_FIT"]
+
+
 def test_identify_every_run_of_an_arch_matches_the_loaded_fingerprint(run_gwasm, saved, store):
+    """Changed with issue 14: the table gained the distance columns and USED_IN_FIT (it had only
+    RUN, PREDICTED and P(<class>)), and stderr now says the held-out accuracy and that these runs
+    were used to fit the fingerprint."""
     code, out, err = run_gwasm("identify", saved, "--arch", "B", "--store", store)
     assert code == 0, err
     table = _parse(out)
-    assert list(table.columns) == ["RUN", "PREDICTED", "P(A)", "P(B)"]
+    assert list(table.columns) == IDENTIFY_COLUMNS
     assert table["RUN"].tolist() == [f"B seed {s}" for s in range(6)]
     assert (table["PREDICTED"] == "B").all()
+    assert (table["USED_IN_FIT"] == "yes").all()
     fitted = load_fingerprint(saved)
     matrix = load_score_matrices(store, "tiny", ["loss"], ["B"])["loss"]
     expected = fitted.predict_proba(fitted.marker_features(matrix.example_id, matrix.values))
     np.testing.assert_allclose(table[["P(A)", "P(B)"]].to_numpy(), expected, atol=5e-6)  # printed to 6 significant digits
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("fingerprint of A vs B on 4 loss markers: held-out accuracy 1.00 (95% of 3 splits within 1.00-1.00")
+    assert "'none of these' beyond the 0.99 bound of 12 training runs' left-out distances" in lines[0]
+    assert lines[1].startswith("note: 6 of these runs (B seed 0, B seed 1, B seed 2 and 3 more) were used to fit the fingerprint")
+    assert len(lines) == 2
+
+
+def test_identify_runs_the_fingerprint_did_not_see(run_gwasm, saved, store):
+    code, out, err = run_gwasm("identify", saved, "--arch", "C", "--store", store, "--ood-quantile", "0.95")
+    assert code == 0, err
+    table = _parse(out)
+    assert (table["USED_IN_FIT"] == "no").all() and (table["PREDICTED"] == "A").all()  # C is A without B's effect
+    assert "were used to fit" not in err and "the 0.95 bound" in err
+    assert (table["THRESHOLD"] == table["THRESHOLD"].iloc[0]).all() and (table["OOD_P"] > 0.05).all()
+
+
+def test_identify_with_a_version_1_fingerprint_says_what_it_lacks(run_gwasm, saved, tmp_path):
+    """An old file: no penalty, reference or held-out accuracy; it loads, names every run, and says so."""
+    document = json.loads(saved.read_text())
+    document["format_version"] = 1
+    del document["reference"], document["logistic"]["C"], document["provenance"]["heldout_accuracy"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(document))
+    np.save(tmp_path / "run.npy", np.zeros(N_EXAMPLES))
+    code, out, err = run_gwasm("identify", old, "--scores", tmp_path / "run.npy")
+    assert code == 0, err
+    table = _parse(out)
+    assert table["USED_IN_FIT"].tolist() == ["unknown"] and table["PREDICTED"].tolist() == ["A"]
+    assert table[["DIST(A)", "DIST(B)", "THRESHOLD", "AS_FAR", "OOD_P"]].isna().all().all()
+    assert "NA" in out.splitlines()[1].split("\t")
+    assert "no held-out accuracy recorded; no out-of-distribution reference" in err
+    assert "note: this fingerprint has no held-out accuracy or out-of-distribution reference recorded; refit it with `gwasm fingerprint --save`" in err
 
 
 def test_identify_one_seed(run_gwasm, saved, store):
@@ -258,6 +305,7 @@ def test_identify_refuses_a_corrupt_fingerprint(run_gwasm, store, tmp_path, text
         (["--arch", "A", "--scores", "x.csv"], "not both"),
         (["--arch", "A", "--seed", "9"], "no run of 'A' with seed 9"),
         (["--arch", "Z"], "no runs of Z"),
+        (["--arch", "A", "--ood-quantile", "1"], "--ood-quantile must lie in [0.5, 1), got 1.0"),
     ],
 )
 def test_identify_refuses_bad_run_choices(run_gwasm, saved, store, options, message):

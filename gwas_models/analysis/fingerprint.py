@@ -2,12 +2,24 @@
 
 A *fingerprint* is a small classifier that tells which architecture trained a run from the run's
 scores on K *marker* examples: a scikit-learn :class:`~sklearn.pipeline.Pipeline` of
-:class:`~gwas_models.analysis.markers.MarkerSelector`, ``StandardScaler`` and unpenalised
-``LogisticRegression`` (multinomial for three or more classes). This module builds such
-pipelines, fits one on every run, and applies a fitted one to new runs; their evaluation on
-held-out runs lives in :mod:`gwas_models.analysis.fingerprint_evaluation`. It is pure: arrays and
+:class:`~gwas_models.analysis.markers.MarkerSelector`, ``StandardScaler`` and ``LogisticRegression``
+(multinomial for three or more classes). This module builds such pipelines, fits one on every run,
+and applies a fitted one to new runs; their evaluation on held-out runs lives in
+:mod:`gwas_models.analysis.fingerprint_evaluation`. It is pure: arrays and
 :class:`~gwas_models.matrix.ScoreMatrix` in, dataclasses and DataFrames out; the file format lives
 in :mod:`gwas_models.formats.fingerprint_file`.
+
+A fitted fingerprint knows its limits in two ways:
+
+* **Probabilities.** The evaluation's pipelines are unpenalised (the paper's protocol: only their
+  accuracy counts). On separable training runs, the usual case, an unpenalised fit's probabilities
+  are 0 and 1 whatever the evidence, so the fingerprint that :func:`fit_fingerprint` keeps is
+  L2-penalised, its strength ``C`` chosen by the held-out log-loss of a cross-validation over runs
+  in which the markers, too, are chosen afresh on each fold's training runs (``GridSearchCV`` over
+  the whole pipeline): the probabilities are as confident as runs the fit has not seen justify.
+* **"None of these".** :class:`MarkerDistance` measures how far a run's marker scores lie from each
+  architecture, against the same distance of the training runs, each left out in turn (see its
+  docstring); :func:`identify` answers :data:`NONE_OF_THESE` for a run far from every one.
 """
 
 from __future__ import annotations
@@ -21,11 +33,14 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import sklearn
+from scipy import stats
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from gwas_models import __version__
@@ -42,6 +57,22 @@ from gwas_models.matrix import ScoreMatrix
 MIN_TRAINING_RUNS = 2  # Welch's variance needs two runs per architecture
 #: Names of the pipeline's steps, in order.
 PIPELINE_STEPS: tuple[str, ...] = ("select", "scale", "logistic")
+
+#: ``PREDICTED`` of a run whose marker scores lie far from every architecture the fingerprint knows.
+NONE_OF_THESE = "none of these"
+#: Share of the runs of known architectures that :func:`identify` should name (not call
+#: :data:`NONE_OF_THESE`): the quantile of the reference distances used as the threshold.
+DEFAULT_OOD_QUANTILE = 0.99
+#: Runs per architecture that the out-of-distribution reference needs: a run left out still leaves
+#: its architecture the two runs that Welch's test needs to choose markers without it.
+MIN_REFERENCE_RUNS = MIN_TRAINING_RUNS + 1
+#: Penalty strengths ``C`` (inverse L2 strength, on standardised markers) among which the saved
+#: fingerprint's is chosen: from probabilities near 1/n_classes (0.01) to nearly unpenalised (100).
+PENALTY_GRID: tuple[float, ...] = tuple(float(c) for c in np.round(10.0 ** np.arange(-2.0, 2.01, 0.5), 10))
+#: ``C`` when too few runs leave a cross-validation nothing to fit on: scikit-learn's default.
+DEFAULT_PENALTY = 1.0
+#: Most folds of the cross-validation that chooses ``C``; fewer when an architecture has fewer runs.
+MAX_PENALTY_FOLDS = 5
 
 # An unpenalised fit has no finite optimum when the training runs are separable (the usual case
 # for good markers): the coefficients grow until lbfgs stops. The direction, and so every
@@ -88,17 +119,20 @@ def class_codes(groups: np.ndarray, archs: Sequence[str]) -> np.ndarray:
     return codes
 
 
-def _classifier_steps() -> list[tuple[str, Any]]:
-    """Unfitted scaler and logistic steps.
+def _classifier_steps(C: float = np.inf) -> list[tuple[str, Any]]:
+    """Unfitted scaler and logistic steps; ``C`` is the inverse L2 penalty strength.
 
     ``C=inf`` is how scikit-learn >= 1.8 asks for no penalty (``penalty=None`` is deprecated there);
     for three or more classes every solver but liblinear fits the multinomial loss.
     """
-    return [("scale", StandardScaler()), ("logistic", LogisticRegression(C=np.inf, max_iter=_MAX_ITER))]
+    return [("scale", StandardScaler()), ("logistic", LogisticRegression(C=C, max_iter=_MAX_ITER))]
 
 
 def fingerprint_pipeline(
-    n_markers: int = DEFAULT_MARKERS, selection: str = "top", random_state: int | np.random.RandomState | None = None
+    n_markers: int = DEFAULT_MARKERS,
+    selection: str = "top",
+    random_state: int | np.random.RandomState | None = None,
+    C: float = np.inf,
 ) -> Pipeline:
     """A fresh, unfitted fingerprint: marker selector, ``StandardScaler``, ``LogisticRegression``.
 
@@ -108,9 +142,84 @@ def fingerprint_pipeline(
     ----------
     n_markers, selection, random_state
         Those of :class:`~gwas_models.analysis.markers.MarkerSelector`.
+    C : float
+        The logistic regression's inverse L2 penalty (``inf``: unpenalised, as the evaluation fits).
     """
     selector = MarkerSelector(n_markers=n_markers, selection=selection, random_state=random_state)
-    return Pipeline([("select", selector), *_classifier_steps()])
+    return Pipeline([("select", selector), *_classifier_steps(C)])
+
+
+def penalised_fit(
+    rows: np.ndarray, codes: np.ndarray, n_markers: int, random_state: int | None = 0
+) -> tuple[Pipeline, dict[str, Any]]:
+    """The top-K fingerprint pipeline with its penalty chosen by cross-validated log-loss over runs.
+
+    ``GridSearchCV`` over :data:`PENALTY_GRID` with stratified folds of runs: every fold refits the
+    whole pipeline, marker selection included, on its training runs, so the held-out runs that
+    score a ``C`` never chose the markers (choosing them on all runs would make every ``C`` look
+    right and favour the most confident). With a few dozen runs the cross-validated log-loss is
+    noisy, and its minimum over the grid is optimistic: on pure noise a lucky fold split can make
+    the nearly unpenalised fit look best. So ``C`` is the smallest whose mean log-loss lies within
+    one standard error (over folds) of the best (the one-standard-error rule; Hastie, Tibshirani
+    and Friedman, *Elements of Statistical Learning*, 7.10): the humblest probabilities that the
+    held-out runs cannot tell from the best. With fewer than :data:`MIN_REFERENCE_RUNS` runs of
+    some architecture a fold would leave it fewer than the two runs Welch's test needs, so ``C``
+    is :data:`DEFAULT_PENALTY`, not chosen.
+
+    Parameters
+    ----------
+    rows : float array (n_runs, n_examples)
+        Column j is example j.
+    codes : int array (n_runs,)
+        Class codes ``0 .. n_classes - 1``.
+    n_markers : int
+    random_state : int or None
+        Shuffles the runs into folds.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        Fitted on every run with the chosen ``C``.
+    record : dict
+        ``C``, ``chosen_by`` and, when cross-validated, ``folds``, ``cv_log_loss`` (the chosen
+        ``C``'s mean held-out log-loss), ``best_cv_log_loss`` (the grid's lowest) and ``grid``.
+    """
+    n_folds = min(MAX_PENALTY_FOLDS, int(np.bincount(codes).min()))
+    if n_folds < MIN_REFERENCE_RUNS:
+        pipeline = fingerprint_pipeline(n_markers, "top", C=DEFAULT_PENALTY).fit(rows, codes)
+        return pipeline, {"C": DEFAULT_PENALTY, "chosen_by": f"default: an architecture has fewer than {MIN_REFERENCE_RUNS} runs to cross-validate"}
+    search = GridSearchCV(
+        fingerprint_pipeline(n_markers, "top"),
+        {"logistic__C": list(PENALTY_GRID)},
+        scoring="neg_log_loss",
+        cv=StratifiedKFold(n_folds, shuffle=True, random_state=random_state),
+        refit=_smallest_within_one_standard_error,
+        error_score="raise",
+    )
+    search.fit(rows, codes)
+    losses = -search.cv_results_["mean_test_score"]
+    record = {
+        "C": float(search.best_params_["logistic__C"]),
+        "chosen_by": "cross-validated log-loss over runs, one-standard-error rule",
+        "folds": n_folds,
+        "cv_log_loss": float(losses[search.best_index_]),
+        "best_cv_log_loss": float(losses.min()),
+        "grid": list(PENALTY_GRID),
+    }
+    return search.best_estimator_, record
+
+
+def _smallest_within_one_standard_error(cv_results: Mapping[str, np.ndarray]) -> int:
+    """Index of the first grid point (smallest ``C``) whose mean score is within one SE of the best.
+
+    A ``GridSearchCV`` ``refit`` callable; the standard error is the best point's standard
+    deviation over folds divided by the square root of the number of folds.
+    """
+    means = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
+    n_folds = sum(1 for key in cv_results if key.startswith("split") and key.endswith("_test_score"))
+    best = int(np.nanargmax(means))
+    standard_error = float(cv_results["std_test_score"][best]) / np.sqrt(n_folds)
+    return int(np.flatnonzero(means >= means[best] - standard_error)[0])
 
 
 @contextmanager
@@ -139,6 +248,212 @@ def _about_score(score: str) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------------
+# Out-of-distribution reference: "none of these"
+# --------------------------------------------------------------------------------------------
+
+
+def check_ood_quantile(ood_quantile: float) -> float:
+    """``ood_quantile`` as a float, or :class:`InputError` unless 0.5 <= it < 1."""
+    if isinstance(ood_quantile, bool) or not isinstance(ood_quantile, (int, float, np.floating)) or not 0.5 <= ood_quantile < 1:
+        raise InputError(f"ood_quantile must lie in [0.5, 1), got {ood_quantile!r}", parameter="ood_quantile")
+    return float(ood_quantile)
+
+
+class MarkerDistance(BaseEstimator):
+    """How far a run's marker scores lie from each architecture, and how unusual that is.
+
+    The *distance* of a run ``x`` (its K marker scores) to architecture ``c`` is the mean over the
+    markers of its squared z-score against that architecture's training runs, divided by the
+    variance factor of a prediction from ``n_c`` runs::
+
+        d_c(x) = mean_k ((x_k - m_ck) / s_k)² / (1 + 1/n_c)
+
+    with ``m_ck`` the architecture's mean and ``s_k`` the pooled within-architecture standard
+    deviation of marker k (``n - n_classes`` degrees of freedom). Per-marker z-scores need no
+    covariance matrix, so K may exceed the runs per architecture; dividing by ``1 + 1/n_c`` puts
+    architectures with different run counts on one scale.
+
+    The *reference* is the same distance of every training run to its own architecture, computed
+    with that run left out of everything, **marker selection included**: the selector is refitted
+    on the other runs, and the run's distance is taken on the markers they choose. Markers are the
+    examples where the training runs happened to agree within an architecture and differ between
+    them (Welch's t is large when the variance is small), so a run that helped choose them lies
+    closer to its architecture than a new run would; leaving it out of the selection too makes it
+    exchangeable with a new run of that architecture, and the reference an honest null.
+
+    A new run is *out of distribution* when even its nearest architecture is farther than the
+    ``q`` quantile of that null. With a few dozen runs the empirical 0.99 quantile does not exist,
+    so the threshold is the one-sided upper ``q`` prediction bound of a normal fitted to the cube
+    roots of the reference distances, ``mean + t(q; n-1) · sd · sqrt(1 + 1/n)``, cubed: the cube
+    root makes a sum of squares nearly normal (Wilson and Hilferty, 1931), and the Student t and
+    ``sqrt(1 + 1/n)`` account for estimating the null from ``n`` runs (the small-sample
+    correction). :meth:`p_value` is the same model's probability that a run of a known
+    architecture lies at least this far, so a run is out of distribution exactly when its
+    p-value is below ``1 - q``; :meth:`as_far` is the plain fraction of reference runs at least as
+    far from their own architecture. Left out, a run's architecture has one run fewer than the
+    fitted reference, which makes the reference, and so the threshold, slightly conservative.
+
+    Parameters
+    ----------
+    selector : MarkerSelector, optional
+        Unfitted template of the marker selection (default ``MarkerSelector()``: top, K = 8);
+        cloned for the fit on every run and for each run left out.
+
+    Attributes
+    ----------
+    selector_ : MarkerSelector
+        Fitted on every run; its ``markers_`` are the distance's markers.
+    classes_ : array (n_classes,)
+        The labels of ``y``, sorted; distances come in this order.
+    class_mean_ : float array (n_classes, K)
+    scale_ : float array (K,)
+        Pooled within-architecture standard deviation of each marker.
+    class_count_ : int array (n_classes,)
+        Training runs per architecture.
+    reference_distance_ : float array (n_runs,)
+        Each training run's distance to its own architecture, left out of everything.
+    reference_class_ : int array (n_runs,)
+        Index into ``classes_`` of each reference run.
+    n_features_in_ : int
+    """
+
+    def __init__(self, selector: MarkerSelector | None = None) -> None:
+        self.selector = selector
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # examples with missing scores are simply never markers
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X, y) -> "MarkerDistance":
+        """Fit on score rows ``X`` (n_runs, n_examples) of architectures ``y``; column j is example j.
+
+        Raises
+        ------
+        InputError
+            When an architecture has fewer than :data:`MIN_REFERENCE_RUNS` runs.
+        """
+        X, y = validate_data(self, X, y, ensure_all_finite=False, dtype=np.float64)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        counts = np.bincount(codes, minlength=len(self.classes_))
+        if len(self.classes_) < 2 or counts.min() < MIN_REFERENCE_RUNS:
+            fewest = self.classes_[int(counts.argmin())]
+            raise InputError(
+                f"architecture {fewest!r} has {int(counts.min())} run(s); the out-of-distribution reference leaves each run out "
+                f"in turn and needs at least {MIN_REFERENCE_RUNS} runs of each of at least two architectures"
+            )
+        template = self.selector if self.selector is not None else MarkerSelector()
+        self.selector_ = clone(template).fit(X, codes)
+        self.class_mean_, self.scale_, self.class_count_ = _reference_model(X[:, self.selector_.markers_], codes, len(self.classes_))
+        self.reference_distance_ = _left_out_distances(X, codes, template, len(self.classes_))
+        self.reference_class_ = codes
+        return self
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """Distances (n_runs, n_classes) of the markers' scores ``features`` (n_runs, K) to each architecture."""
+        check_is_fitted(self)
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        return _distances(features, self.class_mean_, self.scale_, self.class_count_)
+
+    def transform(self, X) -> np.ndarray:
+        """Distances (n_runs, n_classes) of score rows ``X`` (n_runs, n_examples) to each architecture."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite=False, dtype=np.float64)
+        return self.distance(X[:, self.selector_.markers_])
+
+    def threshold(self, quantile: float = DEFAULT_OOD_QUANTILE) -> float:
+        """The distance beyond which a run is out of distribution: the ``quantile`` prediction bound."""
+        check_is_fitted(self)
+        quantile = check_ood_quantile(quantile)
+        centre, spread, df = self._null()
+        return float(max(centre + stats.t.ppf(quantile, df) * spread, 0.0) ** 3)
+
+    def p_value(self, distance: np.ndarray) -> np.ndarray:
+        """Probability that a run of a known architecture lies at least ``distance`` from it."""
+        check_is_fitted(self)
+        centre, spread, df = self._null()
+        root = np.cbrt(np.asarray(distance, dtype=np.float64))
+        if spread == 0:  # every reference run equally far: beyond it is unusual, within it is not
+            return np.where(root > centre, 0.0, 1.0)
+        return stats.t.sf((root - centre) / spread, df)
+
+    def as_far(self, distance: np.ndarray) -> np.ndarray:
+        """Fraction of the reference runs at least ``distance`` from their own architecture."""
+        check_is_fitted(self)
+        distance = np.asarray(distance, dtype=np.float64)
+        reference = np.sort(self.reference_distance_)
+        return (len(reference) - np.searchsorted(reference, distance, side="left")) / len(reference)
+
+    def _null(self) -> tuple[float, float, int]:
+        """Centre and prediction spread of the reference's cube roots, and the t's degrees of freedom."""
+        roots = np.cbrt(self.reference_distance_)
+        n = len(roots)
+        return float(roots.mean()), float(roots.std(ddof=1) * np.sqrt(1.0 + 1.0 / n)), n - 1
+
+
+def _reference_model(features: np.ndarray, codes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class means (n_classes, K), pooled within-class sd (K,) and run counts of marker scores."""
+    counts = np.bincount(codes, minlength=n_classes)
+    sums = np.zeros((n_classes, features.shape[1]))
+    np.add.at(sums, codes, features)
+    means = sums / counts[:, None]
+    residuals = features - means[codes]
+    variance = (residuals**2).sum(axis=0) / (len(features) - n_classes)
+    # A marker constant within every architecture would divide by zero; give it the typical
+    # variance of the others (1 when there is none), so that a deviation counts, but finitely.
+    positive = variance[variance > 0]
+    variance = np.where(variance > 0, variance, positive.mean() if len(positive) else 1.0)
+    return means, np.sqrt(variance), counts
+
+
+def _distances(features: np.ndarray, means: np.ndarray, scale: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``mean_k ((x_k - m_ck) / s_k)² / (1 + 1/n_c)`` for every run and class, (n_runs, n_classes)."""
+    z = (features[:, None, :] - means[None, :, :]) / scale
+    return (z**2).mean(axis=2) / (1.0 + 1.0 / counts)
+
+
+def _left_out_distances(X: np.ndarray, codes: np.ndarray, selector: MarkerSelector, n_classes: int) -> np.ndarray:
+    """Each run's distance to its own class, with the run left out of marker selection and reference.
+
+    A loop over runs, not examples: each left-out run needs its own marker selection (one Welch
+    test over every example, vectorised inside the selector).
+    """
+    distances = np.empty(len(X))
+    for run in range(len(X)):
+        others = np.arange(len(X)) != run
+        markers = clone(selector).fit(X[others], codes[others]).markers_
+        means, scale, counts = _reference_model(X[others][:, markers], codes[others], n_classes)
+        distances[run] = _distances(X[run : run + 1, markers], means, scale, counts)[0, codes[run]]
+    return distances
+
+
+def fitted_distance(
+    selector: MarkerSelector,
+    classes: Sequence[Any],
+    class_mean: np.ndarray,
+    scale: np.ndarray,
+    reference_distance: np.ndarray,
+    reference_class: np.ndarray,
+) -> MarkerDistance:
+    """A :class:`MarkerDistance` in its fitted state, rebuilt from saved arrays.
+
+    ``selector`` is the fitted selector whose markers the distance uses (a saved fingerprint's);
+    the run counts per class are those of ``reference_class`` (every training run is a reference run).
+    """
+    distance = MarkerDistance(selector=MarkerSelector(n_markers=len(selector.markers_), selection="top"))
+    distance.selector_ = selector
+    distance.n_features_in_ = selector.n_features_in_
+    distance.classes_ = np.asarray(classes)
+    distance.class_mean_ = np.asarray(class_mean, dtype=np.float64)
+    distance.scale_ = np.asarray(scale, dtype=np.float64)
+    distance.reference_distance_ = np.asarray(reference_distance, dtype=np.float64)
+    distance.reference_class_ = np.asarray(reference_class, dtype=np.int64)
+    distance.class_count_ = np.bincount(distance.reference_class_, minlength=len(distance.classes_))
+    return distance
+
+
+# --------------------------------------------------------------------------------------------
 # The fitted fingerprint
 # --------------------------------------------------------------------------------------------
 
@@ -150,6 +465,13 @@ SAVED_ARRAYS: dict[str, type] = {
     "scaler_scale": np.float64,
     "coef": np.float64,
     "intercept": np.float64,
+}
+#: The arrays of a fitted out-of-distribution reference (:class:`MarkerDistance`), with their dtypes.
+REFERENCE_ARRAYS: dict[str, type] = {
+    "class_mean": np.float64,
+    "scale": np.float64,
+    "reference_distance": np.float64,
+    "reference_class": np.int64,
 }
 
 
@@ -163,17 +485,19 @@ def fitted_pipeline(
     coef: np.ndarray,
     intercept: np.ndarray,
     n_runs: int = 0,
+    C: float = np.inf,
 ) -> Pipeline:
     """A fitted :func:`fingerprint_pipeline` rebuilt from its arrays (e.g. read from a file).
 
     The fitted attributes of each step are set as ``fit`` would have set them, so the pipeline
     predicts exactly as the one that was fitted. ``n_runs`` (the runs it was fitted on, 0 when
-    unknown) only fills ``StandardScaler.n_samples_seen_``.
+    unknown) only fills ``StandardScaler.n_samples_seen_``; ``C``, the penalty it was fitted with
+    (``inf``: unpenalised), only the logistic step's parameter.
     """
     scaler_mean = np.asarray(scaler_mean, dtype=np.float64)
     coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
     n_markers = len(scaler_mean)
-    (_, scaler), (_, logistic) = _classifier_steps()
+    (_, scaler), (_, logistic) = _classifier_steps(C)
     scaler.mean_ = scaler_mean
     scaler.scale_ = np.asarray(scaler_scale, dtype=np.float64)
     scaler.var_ = scaler.scale_**2
@@ -208,11 +532,18 @@ class Fingerprint:
         Fitted ``select`` → ``scale`` → ``logistic``, on score rows ``(n_runs, n_examples)`` whose
         column j is example j; it predicts class indices.
     provenance : dict
-        Runs (seeds per architecture), K, versions, creation time, training accuracy, ...
+        Runs (seeds per architecture), K, versions, creation time, training accuracy, the penalty
+        and how it was chosen, and (when ``gwasm fingerprint`` saved it) ``heldout_accuracy``:
+        the evaluation of this score's top-K fingerprints on held-out runs.
+    reference : MarkerDistance or None
+        The out-of-distribution reference, on the pipeline's markers, with class index i meaning
+        ``classes[i]``; None when the fingerprint has none (written before it existed, or fitted
+        on fewer than :data:`MIN_REFERENCE_RUNS` runs of some architecture).
 
     The arrays that a file saves are read from the pipeline: :attr:`marker_ids`,
     :attr:`marker_neg_log10_p`, :attr:`evidence_test`, :attr:`scaler_mean`, :attr:`scaler_scale`,
-    :attr:`coef`, :attr:`intercept`. Build one from those arrays with :meth:`from_arrays`.
+    :attr:`coef`, :attr:`intercept`, and :attr:`penalty`; and from the reference,
+    :meth:`reference_arrays`. Build one from those arrays with :meth:`from_arrays`.
     """
 
     dataset: str
@@ -222,6 +553,7 @@ class Fingerprint:
     classes: tuple[str, ...]
     pipeline: Pipeline = field(repr=False)
     provenance: dict = field(default_factory=dict)
+    reference: MarkerDistance | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -230,6 +562,10 @@ class Fingerprint:
         object.__setattr__(self, "provenance", dict(self.provenance))
         _check_pipeline(self.pipeline, self.n_examples)
         _check_parts(self.classes, self.n_examples, self.evidence_test, self.arrays())
+        if self.reference is not None:
+            _check_reference(self.reference_arrays(), len(self.classes), self.n_markers)
+            if not np.array_equal(self.reference.selector_.markers_, self.marker_ids):
+                raise InputError("the out-of-distribution reference was fitted on other markers than the classifier")
 
     @classmethod
     def from_arrays(
@@ -248,14 +584,19 @@ class Fingerprint:
         coef: np.ndarray,
         intercept: np.ndarray,
         provenance: Mapping[str, Any] | None = None,
+        penalty: float = np.inf,
+        reference: Mapping[str, np.ndarray] | None = None,
     ) -> "Fingerprint":
         """A fingerprint from its saved arrays (see :data:`SAVED_ARRAYS`), its pipeline rebuilt.
+
+        ``penalty`` is the logistic regression's ``C`` (``inf``: unpenalised); ``reference`` the
+        arrays of :meth:`reference_arrays` (:data:`REFERENCE_ARRAYS`), or None for no reference.
 
         Raises
         ------
         InputError
             When the parts do not make one classifier (shapes, classes, marker ids, non-finite or
-            non-positive values).
+            non-positive values), or the reference does not fit them.
         """
         arrays = {
             "marker_ids": marker_ids,
@@ -269,8 +610,14 @@ class Fingerprint:
         classes = tuple(str(c) for c in classes)
         _check_parts(classes, int(n_examples), evidence_test, arrays)
         provenance = dict(provenance or {})
-        pipeline = fitted_pipeline(int(n_examples), evidence_test=evidence_test, n_runs=_count_runs(provenance), **arrays)
-        return cls(dataset, n_examples, score, higher_is_harder, classes, pipeline, provenance)
+        penalty = _check_penalty(penalty)
+        pipeline = fitted_pipeline(int(n_examples), evidence_test=evidence_test, n_runs=_count_runs(provenance), C=penalty, **arrays)
+        distance = None
+        if reference is not None:
+            saved = {name: np.asarray(reference[name], dtype=dtype) for name, dtype in REFERENCE_ARRAYS.items()}
+            _check_reference(saved, len(classes), len(arrays["marker_ids"]))
+            distance = fitted_distance(pipeline.named_steps["select"], np.arange(len(classes)), **saved)
+        return cls(dataset, n_examples, score, higher_is_harder, classes, pipeline, provenance, distance)
 
     # ---- the saved arrays, read from the pipeline ------------------------------------------------
 
@@ -319,19 +666,64 @@ class Fingerprint:
     def n_markers(self) -> int:
         return len(self.marker_ids)
 
+    @property
+    def penalty(self) -> float:
+        """The logistic regression's ``C``: ``inf`` when unpenalised (every version-1 fingerprint)."""
+        return float(self.pipeline.named_steps["logistic"].C)
+
+    @property
+    def heldout_accuracy(self) -> dict | None:
+        """The held-out evaluation recorded when the fingerprint was saved, or None.
+
+        Keys of :func:`~gwas_models.analysis.fingerprint_evaluation.heldout_accuracy_record`:
+        ``mean``, ``low``, ``high`` (the interval over splits), ``n_splits``, ``n_train_runs``,
+        ``n_heldout_runs``, ...
+        """
+        record = self.provenance.get("heldout_accuracy")
+        return dict(record) if isinstance(record, Mapping) else None
+
+    def fitted_on(self, arch: str, seeds: np.ndarray) -> np.ndarray:
+        """Whether each run of ``arch`` with these ``seeds`` is one the fingerprint was fitted on.
+
+        From the provenance's ``runs`` (seeds per architecture; none listed: all False). Runs are
+        named by architecture label and seed within the fingerprint's dataset, as in the run store.
+        """
+        runs = self.provenance.get("runs")
+        seeds = np.asarray(seeds, dtype=np.int64)
+        fitted = runs.get(str(arch)) if isinstance(runs, Mapping) else None
+        if not isinstance(fitted, list):
+            return np.zeros(len(seeds), dtype=bool)
+        return np.isin(seeds, np.asarray([s for s in fitted if isinstance(s, int)], dtype=np.int64))
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The saved arrays, by name (:data:`SAVED_ARRAYS`)."""
         return {name: getattr(self, name) for name in SAVED_ARRAYS}
+
+    def reference_arrays(self) -> dict[str, np.ndarray] | None:
+        """The reference's saved arrays, by name (:data:`REFERENCE_ARRAYS`), or None without one."""
+        if self.reference is None:
+            return None
+        ref = self.reference
+        return {
+            "class_mean": ref.class_mean_,
+            "scale": ref.scale_,
+            "reference_distance": ref.reference_distance_,
+            "reference_class": ref.reference_class_,
+        }
 
     def __eq__(self, other: object) -> bool:
         """Equal when every saved field is equal, arrays element for element."""
         if not isinstance(other, Fingerprint):
             return NotImplemented
-        fields = ("dataset", "n_examples", "score", "higher_is_harder", "classes", "evidence_test", "provenance")
+        fields = ("dataset", "n_examples", "score", "higher_is_harder", "classes", "evidence_test", "provenance", "penalty")
         if any(getattr(self, name) != getattr(other, name) for name in fields):
             return False
-        theirs = other.arrays()
-        return all(np.array_equal(mine, theirs[name], equal_nan=True) for name, mine in self.arrays().items())
+        mine_ref, theirs_ref = self.reference_arrays(), other.reference_arrays()
+        if (mine_ref is None) != (theirs_ref is None):
+            return False
+        pairs = [(mine, other.arrays()[name]) for name, mine in self.arrays().items()]
+        pairs += [(mine, theirs_ref[name]) for name, mine in (mine_ref or {}).items()]
+        return all(np.array_equal(mine, theirs, equal_nan=True) for mine, theirs in pairs)
 
     __hash__ = None  # mutable arrays inside: not hashable
 
@@ -461,6 +853,33 @@ def _check_parts(classes: tuple[str, ...], n_examples: int, evidence_test: str, 
         raise InputError("scaler_scale must be positive")
 
 
+def _check_penalty(penalty: float | None) -> float:
+    """The logistic regression's ``C`` (None or ``inf``: unpenalised), or :class:`InputError`."""
+    penalty = np.inf if penalty is None else float(penalty)
+    if not penalty > 0:
+        raise InputError(f"the penalty C must be positive (or absent: unpenalised), got {penalty}")
+    return penalty
+
+
+def _check_reference(arrays: Mapping[str, np.ndarray], n_classes: int, n_markers: int) -> None:
+    """Raise :class:`InputError` when a reference's arrays do not fit the classes and markers."""
+    classes = arrays["reference_class"]
+    expected = {"class_mean": (n_classes, n_markers), "scale": (n_markers,), "reference_distance": classes.shape}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise InputError(f"reference {name} has shape {arrays[name].shape}, expected {shape} for {n_markers} markers and {n_classes} classes")
+    if classes.ndim != 1 or len(classes) < 2 * MIN_REFERENCE_RUNS:
+        raise InputError(f"a reference needs the distances of at least {2 * MIN_REFERENCE_RUNS} runs")
+    if classes.min() < 0 or classes.max() >= n_classes:
+        raise InputError(f"reference_class must lie in 0..{n_classes - 1}")
+    if np.bincount(classes, minlength=n_classes).min() < MIN_REFERENCE_RUNS:
+        raise InputError(f"a reference needs at least {MIN_REFERENCE_RUNS} runs of every class")
+    if not all(np.isfinite(arrays[name]).all() for name in ("class_mean", "scale", "reference_distance")):
+        raise InputError("the reference holds non-finite values")
+    if not (arrays["scale"] > 0).all() or (arrays["reference_distance"] < 0).any():
+        raise InputError("the reference's scale must be positive and its distances non-negative")
+
+
 def _count_runs(provenance: Mapping[str, Any]) -> int:
     """Runs listed in a provenance's ``runs`` (seeds per architecture); 0 when it has none."""
     runs = provenance.get("runs")
@@ -504,8 +923,14 @@ def fit_fingerprint(
     archs: Sequence[str],
     n_markers: int = DEFAULT_MARKERS,
     provenance: Mapping[str, Any] | None = None,
+    random_state: int = 0,
 ) -> Fingerprint:
     """Fit the fingerprint pipeline, with the top-K markers, on all runs of ``matrix``.
+
+    The logistic regression is penalised, its ``C`` chosen by cross-validation over runs
+    (:func:`penalised_fit`), and the out-of-distribution reference (:class:`MarkerDistance`) is
+    fitted on the same runs and markers when every architecture has at least
+    :data:`MIN_REFERENCE_RUNS` runs.
 
     Parameters
     ----------
@@ -517,7 +942,10 @@ def fit_fingerprint(
     n_markers : int
         K.
     provenance : mapping, optional
-        Extra entries for the provenance (e.g. the store path); merged over the computed ones.
+        Extra entries for the provenance (e.g. the store path, ``heldout_accuracy``); merged over
+        the computed ones.
+    random_state : int
+        Seeds the folds of the cross-validation that chooses ``C``.
 
     Returns
     -------
@@ -534,13 +962,16 @@ def fit_fingerprint(
         if n_runs < MIN_TRAINING_RUNS:
             raise InputError(f"architecture {arch!r} has {n_runs} run(s); fitting a fingerprint needs at least {MIN_TRAINING_RUNS} per architecture")
     rows = _rows_by_example_id(matrix)[ours]
-    pipeline = fingerprint_pipeline(n_markers, "top")
+    seed = check_seed(random_state, "random_state")
     with quiet_fitting(), _about_score(matrix.score):
-        pipeline.fit(rows, codes)
+        pipeline, penalty = penalised_fit(rows, codes, n_markers, seed)
+        reference, reference_note = _fit_reference(rows, codes, n_markers)
     record = {
         "runs": {arch: sorted(int(s) for s in seeds[groups == arch]) for arch in archs},
         "n_markers": int(n_markers),
         "training_accuracy": float(pipeline.score(rows, codes)),
+        "penalty": penalty,
+        "reference": reference_note,
         "gwasm_version": __version__,
         "scikit_learn_version": sklearn.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -554,7 +985,26 @@ def fit_fingerprint(
         classes=archs,
         pipeline=pipeline,
         provenance=record,
+        reference=reference,
     )
+
+
+def _fit_reference(rows: np.ndarray, codes: np.ndarray, n_markers: int) -> tuple[MarkerDistance | None, str]:
+    """The out-of-distribution reference of the top-K markers, or None and why there is none."""
+    counts = np.bincount(codes)
+    if counts.min() < MIN_REFERENCE_RUNS:
+        return None, f"none: an architecture has fewer than {MIN_REFERENCE_RUNS} runs"
+    reference = MarkerDistance(MarkerSelector(n_markers, "top")).fit(rows, codes)
+    return reference, f"left-out distances of {len(codes)} training runs, markers chosen without each"
+
+
+#: The columns of :func:`identify` after the per-class ones, in order.
+IDENTIFY_TAIL_COLUMNS: tuple[str, ...] = ("THRESHOLD", "AS_FAR", "OOD_P", "USED_IN_FIT")
+
+
+def identify_columns(classes: Sequence[str]) -> list[str]:
+    """The columns of :func:`identify`'s table for a fingerprint of ``classes``, in order."""
+    return ["RUN", "PREDICTED", *(f"P({c})" for c in classes), *(f"DIST({c})" for c in classes), *IDENTIFY_TAIL_COLUMNS]
 
 
 def identify(
@@ -562,8 +1012,11 @@ def identify(
     example_id: np.ndarray,
     values: np.ndarray,
     run_names: Sequence[str] | None = None,
+    *,
+    used_in_fit: Sequence[bool | None] | None = None,
+    ood_quantile: float = DEFAULT_OOD_QUANTILE,
 ) -> pd.DataFrame:
-    """Predict the architecture of runs from their scores.
+    """Predict the architecture of runs from their scores, or say that it is none of them.
 
     Parameters
     ----------
@@ -573,33 +1026,111 @@ def identify(
         The fingerprint's score of each run.
     run_names : sequence of str, optional
         A name per run (default ``run0``, ``run1``, ...).
+    used_in_fit : sequence of bool or None, optional
+        Whether each run is one the fingerprint was fitted on (None: not known).
+    ood_quantile : float
+        Share of the runs of the known architectures that should be named: a run farther from
+        its nearest architecture than this quantile of the reference is :data:`NONE_OF_THESE`.
 
     Returns
     -------
     DataFrame
-        One row per run: ``RUN``, ``PREDICTED``, then ``P(<class>)`` for every class.
+        One row per run, columns :func:`identify_columns`:
+
+        ``RUN``
+            The run's name.
+        ``PREDICTED``
+            The most probable architecture, or :data:`NONE_OF_THESE` when the run lies beyond
+            the threshold from every architecture.
+        ``P(<class>)``
+            The fingerprint's probability of each architecture, given that it is one of them.
+        ``DIST(<class>)``
+            The run's distance to each architecture (:class:`MarkerDistance`: mean squared
+            z-score over the markers).
+        ``THRESHOLD``
+            The distance beyond which a run is none of these (the ``ood_quantile`` bound).
+        ``AS_FAR``
+            Fraction of the training runs, each left out, at least as far from their own
+            architecture as this run is from its nearest one.
+        ``OOD_P``
+            The reference's probability that a run of a known architecture lies this far from it;
+            below ``1 - ood_quantile`` exactly when ``PREDICTED`` is none of these.
+        ``USED_IN_FIT``
+            ``yes`` when the fingerprint was fitted on this run (its answer says nothing about the
+            fingerprint's accuracy), ``no``, or ``unknown``.
+
+        Without a reference (older fingerprints) the distance columns are NaN and every run gets
+        an architecture.
     """
+    ood_quantile = check_ood_quantile(ood_quantile)
     features = fingerprint.marker_features(example_id, values)
     names = list(run_names) if run_names is not None else [f"run{i}" for i in range(len(features))]
-    if len(names) != len(features):
-        raise InputError(f"{len(names)} run names for {len(features)} runs")
+    used = list(used_in_fit) if used_in_fit is not None else [None] * len(features)
+    if len(names) != len(features) or len(used) != len(features):
+        raise InputError(f"{len(names)} run names and {len(used)} used-in-fit flags for {len(features)} runs")
     probabilities = fingerprint.predict_proba(features)
-    table = pd.DataFrame({"RUN": names, "PREDICTED": fingerprint.predict(features)})
+    predicted = fingerprint.predict(features)
+    table = pd.DataFrame({"RUN": names, "PREDICTED": predicted})
     for column, cls in enumerate(fingerprint.classes):
         table[f"P({cls})"] = probabilities[:, column]
-    return table
+    ood = _out_of_distribution(fingerprint, features, ood_quantile)
+    for column, cls in enumerate(fingerprint.classes):
+        table[f"DIST({cls})"] = ood["distances"][:, column]
+    table["THRESHOLD"], table["AS_FAR"], table["OOD_P"] = ood["threshold"], ood["as_far"], ood["p_value"]
+    table.loc[ood["outside"], "PREDICTED"] = NONE_OF_THESE
+    table["USED_IN_FIT"] = ["unknown" if flag is None else ("yes" if flag else "no") for flag in used]
+    return table[identify_columns(fingerprint.classes)]
+
+
+def _out_of_distribution(fingerprint: Fingerprint, features: np.ndarray, quantile: float) -> dict[str, Any]:
+    """Each run's distances to the classes, the threshold, as-far fraction, p-value and verdict.
+
+    Without a reference every number is NaN and no run is out of distribution.
+    """
+    reference = fingerprint.reference
+    if reference is None:
+        missing = np.full(len(features), np.nan)
+        return {
+            "distances": np.full((len(features), len(fingerprint.classes)), np.nan),
+            "threshold": np.nan,
+            "as_far": missing,
+            "p_value": missing,
+            "outside": np.zeros(len(features), dtype=bool),
+        }
+    distances = reference.distance(features)
+    nearest = distances.min(axis=1)
+    threshold = reference.threshold(quantile)
+    return {
+        "distances": distances,
+        "threshold": threshold,
+        "as_far": reference.as_far(nearest),
+        "p_value": reference.p_value(nearest),
+        "outside": nearest > threshold,
+    }
 
 
 __all__ = [
+    "DEFAULT_OOD_QUANTILE",
+    "DEFAULT_PENALTY",
     "Fingerprint",
+    "IDENTIFY_TAIL_COLUMNS",
+    "MIN_REFERENCE_RUNS",
+    "MarkerDistance",
+    "NONE_OF_THESE",
+    "PENALTY_GRID",
     "PIPELINE_STEPS",
+    "REFERENCE_ARRAYS",
     "SAVED_ARRAYS",
     "check_architectures",
+    "check_ood_quantile",
     "check_seed",
     "class_codes",
     "fingerprint_pipeline",
     "fit_fingerprint",
+    "fitted_distance",
     "fitted_pipeline",
     "identify",
+    "identify_columns",
+    "penalised_fit",
     "quiet_fitting",
 ]

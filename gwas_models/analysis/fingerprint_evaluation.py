@@ -391,6 +391,44 @@ def _accuracy_frame(score: str, accuracies: Mapping[str, np.ndarray]) -> pd.Data
     return pd.concat(frames, ignore_index=True)[list(ACCURACY_COLUMNS)]
 
 
+def heldout_accuracy_record(summary: pd.DataFrame, score: str, selection: str = "top") -> dict[str, Any]:
+    """One summary row as the ``heldout_accuracy`` that a saved fingerprint's provenance keeps.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :attr:`FingerprintEvaluation.summary`.
+    score, selection : str
+        The row: the saved fingerprint's score and its marker selection (``top``).
+
+    Returns
+    -------
+    dict
+        ``score``, ``selection``, ``k``, ``mean``, ``sd`` (None with one fit), ``low``, ``high``
+        (the 2.5 and 97.5 percentiles over splits, ``interval`` says which), ``n_splits``,
+        ``n_train_runs``, ``n_heldout_runs``, ``chance``: plain JSON types.
+    """
+    row = summary[(summary["SCORE"] == score) & (summary["SELECT"] == selection)]
+    if row.empty:
+        raise InputError(f"no evaluation of score {score!r} with selection {selection!r}")
+    row = row.iloc[0]
+    sd = float(row["SD"])
+    return {
+        "score": str(score),
+        "selection": str(selection),
+        "k": int(row["K"]),
+        "mean": float(row["MEAN_ACCURACY"]),
+        "sd": sd if np.isfinite(sd) else None,
+        "low": float(row["LOW"]),
+        "high": float(row["HIGH"]),
+        "interval": [float(p) for p in INTERVAL_PERCENTILES],
+        "n_splits": int(row["N_SPLITS"]),
+        "n_train_runs": int(row["N_TRAIN_RUNS"]),
+        "n_heldout_runs": int(row["N_HELDOUT_RUNS"]),
+        "chance": float(row["CHANCE"]),
+    }
+
+
 def evaluate_scores(
     matrices: Mapping[str, ScoreMatrix],
     archs: Sequence[str],
@@ -423,6 +461,7 @@ __all__ = [
     "cross_validated_accuracy",
     "evaluate_fingerprint",
     "evaluate_scores",
+    "heldout_accuracy_record",
     "parse_selections",
     "run_splits",
     "training_run_counts",

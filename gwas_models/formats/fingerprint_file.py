@@ -1,10 +1,10 @@
 """Fingerprint files: the fitted fingerprint (JSON) and the evaluation table (TSV).
 
-Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 1::
+Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 2::
 
     {
       "format": "gwasm-fingerprint",
-      "format_version": 1,
+      "format_version": 2,
       "dataset": "cifar10",            the runs' dataset; a fingerprint applies to it only
       "n_examples": 50000,             its number of training examples
       "score": "aum",                  the score whose values are the features
@@ -16,9 +16,30 @@ Fingerprint JSON (``gwasm fingerprint --save FP.json``), format version 1::
         "test": "welch"                "welch" (two architectures) or "welch_anova" (more)
       },
       "scaler": {"mean": [...], "scale": [...]},          StandardScaler.mean_, .scale_ (K each)
-      "logistic": {"coef": [[...]], "intercept": [...]},  LogisticRegression.coef_, .intercept_
-      "provenance": {...}              runs (seeds per architecture), K, versions, date, ...
+      "logistic": {
+        "coef": [[...]], "intercept": [...],           LogisticRegression.coef_, .intercept_
+        "C": 0.316                                     its penalty (null: unpenalised)
+      },
+      "reference": {                   the out-of-distribution reference (MarkerDistance), or null
+        "class_mean": [[...]],         each class's mean of each marker (n_classes x K)
+        "scale": [...],                pooled within-class sd of each marker (K)
+        "reference_distance": [...],   each training run's distance to its class, left out
+        "reference_class": [...]       the class index of each of those runs
+      },
+      "provenance": {                  runs (seeds per architecture), K, versions, date, ...
+        "heldout_accuracy": {...},     the evaluation of this score's top-K fingerprints on
+                                       held-out runs (mean, low, high, n_splits, ...), when
+                                       ``gwasm fingerprint`` saved it
+        "penalty": {...},              C and how it was chosen
+        ...
+      }
     }
+
+Version 1 (before ``gwasm identify`` knew its limits) has no ``logistic.C`` and no ``reference``;
+it still loads, as an unpenalised fingerprint without a reference (and, in practice, without
+``provenance.heldout_accuracy``): its probabilities are those of the unpenalised fit and it never
+answers "none of these". Saving always writes the current version. A file of a later version
+than this code knows is refused in one line that says to upgrade gwas-models.
 
 ``json`` writes floats with ``repr``, which round-trips float64 exactly, so a reloaded fingerprint
 predicts bit for bit what the fitted one did. Loading validates everything and reports the first
@@ -51,8 +72,13 @@ from gwas_models.errors import InputError, ResultsError
 from gwas_models.formats.atomic import write_text_atomic
 
 FORMAT_NAME = "gwasm-fingerprint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Every format version that :func:`load_fingerprint` reads.
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 NA_REP = "NA"
+# The numbers that identify prints from provenance.heldout_accuracy, so they must be there and numeric.
+_HELDOUT_NUMBERS = ("mean", "low", "high")
+_HELDOUT_COUNTS = ("n_splits", "n_train_runs", "n_heldout_runs")
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,9 +102,19 @@ def fingerprint_to_dict(fingerprint: Fingerprint) -> dict[str, Any]:
             "test": fingerprint.evidence_test,
         },
         "scaler": {"mean": fingerprint.scaler_mean.tolist(), "scale": fingerprint.scaler_scale.tolist()},
-        "logistic": {"coef": fingerprint.coef.tolist(), "intercept": fingerprint.intercept.tolist()},
+        "logistic": {
+            "coef": fingerprint.coef.tolist(),
+            "intercept": fingerprint.intercept.tolist(),
+            "C": _finite_or_none(fingerprint.penalty),
+        },
+        "reference": _reference_document(fingerprint),
         "provenance": _plain(fingerprint.provenance),
     }
+
+
+def _reference_document(fingerprint: Fingerprint) -> dict[str, list] | None:
+    arrays = fingerprint.reference_arrays()
+    return None if arrays is None else {name: value.tolist() for name, value in arrays.items()}
 
 
 def save_fingerprint(fingerprint: Fingerprint, path: str | os.PathLike) -> Path:
@@ -121,13 +157,7 @@ def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerpr
     reader = _Reader(source)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise ResultsError(f"{source} is not a gwasm fingerprint (no \"format\": \"{FORMAT_NAME}\")")
-    version = payload.get("format_version")
-    if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
-        hint = ": it was written by a newer gwasm, upgrade gwas-models to read it" if newer else ""
-        raise ResultsError(
-            f"{source}: fingerprint format version {version!r} is not supported (this gwasm reads version {FORMAT_VERSION}){hint}"
-        )
+    version = _check_version(payload.get("format_version"), source)
     markers = reader.mapping(payload, "markers")
     scaler = reader.mapping(payload, "scaler")
     logistic = reader.mapping(payload, "logistic")
@@ -137,6 +167,10 @@ def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerpr
     provenance = payload.get("provenance", {})
     if not isinstance(provenance, dict):
         raise ResultsError(f"{source}: provenance must be an object")
+    _check_heldout_accuracy(provenance.get("heldout_accuracy"), source)
+    # Version 1 predates the penalty and the reference: unpenalised, no reference.
+    penalty = reader.optional_number(logistic, "C", "logistic.C") if version >= 2 else None
+    reference = _read_reference(reader, payload) if version >= 2 else None
     try:
         return Fingerprint.from_arrays(
             dataset=reader.string(payload, "dataset"),
@@ -152,9 +186,51 @@ def fingerprint_from_dict(payload: Any, source: str = "fingerprint") -> Fingerpr
             coef=reader.matrix(logistic, "coef", "logistic.coef"),
             intercept=reader.numbers(logistic, "intercept", "logistic.intercept"),
             provenance=provenance,
+            penalty=penalty,
+            reference=reference,
         )
     except InputError as error:
         raise ResultsError(f"{source}: {error}") from None
+
+
+def _check_version(version: Any, source: str) -> int:
+    """The format version, or a one-line :class:`ResultsError` for one this code cannot read."""
+    if isinstance(version, int) and not isinstance(version, bool) and version in READABLE_VERSIONS:
+        return version
+    newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+    hint = ": it was written by a newer gwasm, upgrade gwas-models to read it" if newer else ""
+    readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+    raise ResultsError(f"{source}: fingerprint format version {version!r} is not supported (this gwasm reads versions {readable}){hint}")
+
+
+def _read_reference(reader: "_Reader", payload: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """The ``reference`` object's arrays, or None when it is null."""
+    if reader.get(payload, "reference") is None:
+        return None
+    reference = reader.mapping(payload, "reference")
+    return {
+        "class_mean": reader.matrix(reference, "class_mean", "reference.class_mean"),
+        "scale": reader.numbers(reference, "scale", "reference.scale"),
+        "reference_distance": reader.numbers(reference, "reference_distance", "reference.reference_distance"),
+        "reference_class": reader.integers(reference, "reference_class", "reference.reference_class"),
+    }
+
+
+def _check_heldout_accuracy(record: Any, source: str) -> None:
+    """Raise :class:`ResultsError` unless ``provenance.heldout_accuracy`` is absent or well formed."""
+    if record is None:
+        return
+    field = "provenance.heldout_accuracy"
+    if not isinstance(record, dict):
+        raise ResultsError(f"{source}: field {field!r} must be an object")
+    for key in _HELDOUT_NUMBERS:
+        value = record.get(key)
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
+            raise ResultsError(f"{source}: field '{field}.{key}' must be a number from 0 to 1")
+    for key in _HELDOUT_COUNTS:
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ResultsError(f"{source}: field '{field}.{key}' must be a positive integer")
 
 
 class _Reader:
@@ -167,6 +243,16 @@ class _Reader:
         if key not in mapping:
             raise ResultsError(f"{self.source}: field {name or key!r} is missing")
         return mapping[key]
+
+    def get(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> Any:
+        """The value of a field that must be present (it may be null)."""
+        return self._get(mapping, key, name)
+
+    def optional_number(self, mapping: Mapping[str, Any], key: str, name: str | None = None) -> float | None:
+        value = self._get(mapping, key, name)
+        if value is not None and not _is_number(value):
+            raise self._fail(name or key, "a number or null")
+        return value
 
     def _fail(self, name: str, expected: str) -> ResultsError:
         return ResultsError(f"{self.source}: field {name!r} must be {expected}")
@@ -279,6 +365,7 @@ def read_evaluation(path: str | os.PathLike) -> pd.DataFrame:
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "fingerprint_from_dict",
     "fingerprint_to_dict",
     "load_fingerprint",

@@ -3,8 +3,10 @@
 :func:`fingerprint_from_store` is ``gwasm fingerprint``: it reads the runs of some architectures,
 measures how well K marker examples identify held-out runs (:mod:`gwas_models.analysis.fingerprint_evaluation`),
 optionally fits the fingerprint on every run, and writes ``<prefix>.tsv``, ``<prefix>.png`` and the
-fingerprint's JSON. :func:`identify` is ``gwasm identify``: it applies a saved fingerprint to runs
-in the store (:func:`identify_runs`) or to a score file (:func:`identify_file`).
+fingerprint's JSON, with the held-out accuracy of the saved score's top-K fingerprints in its
+provenance. :func:`identify` is ``gwasm identify``: it applies a saved fingerprint to runs in the
+store (:func:`identify_runs`) or to a score file (:func:`identify_file`), and returns, with the
+table, what the fingerprint knows of its own accuracy and which runs it was fitted on.
 
 Every check happens, and everything is computed and drawn, before anything is written, so a failed
 call leaves no file behind.
@@ -21,8 +23,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gwas_models.analysis.fingerprint import (
+    DEFAULT_OOD_QUANTILE,
+    MIN_REFERENCE_RUNS,
+    NONE_OF_THESE,
     Fingerprint,
     check_architectures,
+    check_ood_quantile,
     check_seed,
     fit_fingerprint,
     identify as identify_scores,
@@ -35,6 +41,7 @@ from gwas_models.analysis.fingerprint_evaluation import (
     FingerprintEvaluation,
     check_evaluation_options,
     evaluate_scores,
+    heldout_accuracy_record,
     parse_selections,
 )
 from gwas_models.analysis.markers import DEFAULT_MARKERS, check_marker_count
@@ -129,8 +136,14 @@ def fingerprint_from_store(
     out_prefix : path, optional
         Output prefix (default ``./gwasm-results/<dataset>.fingerprint``).
     save_path : path, optional
-        Also fit the fingerprint on every run (top-K markers) and save it there as JSON. With
-        ``score="all"``, the score whose top-K markers identified held-out runs best is saved.
+        Also fit the fingerprint on every run (top-K markers, penalty chosen by cross-validation,
+        with its out-of-distribution reference) and save it there as JSON, with this evaluation's
+        top-K row as ``provenance.heldout_accuracy``. With ``score="all"``, the score whose top-K
+        markers identified held-out runs best is saved. That row is the accuracy of the same
+        procedure (top-K markers chosen on the training runs, then a logistic regression) fitted
+        on ``train_fraction`` of the runs and unpenalised; the saved fingerprint sees every run
+        and is penalised, which changes its probabilities more than its answers, and with fewer
+        runs than it saw the evaluation tends to understate its accuracy rather than overstate it.
 
     Returns
     -------
@@ -159,8 +172,12 @@ def fingerprint_from_store(
     fitted = None
     if save_path is not None:
         chosen = score if score != ALL_SCORES else evaluation.best_score("top")
-        provenance = {"store": str(store_path.resolve()), "seed": seed}
-        fitted = fit_fingerprint(matrices[chosen], archs, n_markers, provenance=provenance)
+        provenance = {
+            "store": str(store_path.resolve()),
+            "seed": seed,
+            "heldout_accuracy": heldout_accuracy_record(evaluation.summary, chosen, "top"),
+        }
+        fitted = fit_fingerprint(matrices[chosen], archs, n_markers, provenance=provenance, random_state=seed)
     prefix = Path(out_prefix) if out_prefix is not None else DEFAULT_RESULTS_DIR / f"{dataset_name}.fingerprint"
     table_path, figure_path = _write_outputs(evaluation.summary, prefix, fitted, save_path)
     return FingerprintResult(
@@ -222,6 +239,66 @@ def _write_outputs(summary: pd.DataFrame, prefix: Path, fitted: Fingerprint | No
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class IdentifyResult:
+    """What :func:`identify` found, and what the fingerprint knows of its own limits.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per run, the columns of :func:`gwas_models.analysis.fingerprint.identify_columns`:
+        ``RUN``, ``PREDICTED`` (an architecture or ``"none of these"``), ``P(<class>)``,
+        ``DIST(<class>)``, ``THRESHOLD``, ``AS_FAR``, ``OOD_P``, ``USED_IN_FIT``.
+    fingerprint : Fingerprint
+        The fingerprint applied.
+    ood_quantile : float
+        The quantile of the reference that set ``THRESHOLD``.
+    """
+
+    table: pd.DataFrame
+    fingerprint: Fingerprint
+    ood_quantile: float
+
+    @property
+    def heldout_accuracy(self) -> dict | None:
+        """The fingerprint's recorded held-out accuracy (``mean``, ``low``, ``high``, ...), or None."""
+        return self.fingerprint.heldout_accuracy
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the fingerprint has an out-of-distribution reference (else no run is "none of these")."""
+        return self.fingerprint.reference is not None
+
+    @property
+    def used_in_fit(self) -> list[str]:
+        """Names of the runs identified that the fingerprint was fitted on."""
+        return self.table.loc[self.table["USED_IN_FIT"] == "yes", "RUN"].tolist()
+
+    @property
+    def none_of_these(self) -> list[str]:
+        """Names of the runs far from every architecture the fingerprint knows."""
+        return self.table.loc[self.table["PREDICTED"] == NONE_OF_THESE, "RUN"].tolist()
+
+    def summary(self) -> str:
+        """One plain-language line: the fingerprint, its held-out accuracy and its threshold."""
+        fp = self.fingerprint
+        head = f"fingerprint of {' vs '.join(fp.classes)} on {fp.n_markers} {fp.score} markers"
+        record = self.heldout_accuracy
+        if record is None:
+            accuracy = "no held-out accuracy recorded"
+        else:
+            accuracy = (
+                f"held-out accuracy {record['mean']:.2f} (95% of {record['n_splits']} splits within "
+                f"{record['low']:.2f}-{record['high']:.2f}; {record['n_heldout_runs']} runs held out per split, chance {record.get('chance', float('nan')):.2f})"
+            )
+        if self.has_reference:
+            n_reference = len(fp.reference.reference_distance_)
+            limit = f"'{NONE_OF_THESE}' beyond the {self.ood_quantile:g} bound of {n_reference} training runs' left-out distances"
+        else:
+            limit = f"no out-of-distribution reference: every run is named as one of {', '.join(fp.classes)}"
+        return f"{head}: {accuracy}; {limit}"
+
+
 def identify(
     fingerprint_path: str | os.PathLike,
     *,
@@ -230,23 +307,26 @@ def identify(
     scores_path: str | os.PathLike | None = None,
     store: str | os.PathLike | None = None,
     dataset: str | None = None,
-) -> pd.DataFrame:
+    ood_quantile: float = DEFAULT_OOD_QUANTILE,
+) -> IdentifyResult:
     """Predict which architecture trained some runs: :func:`identify_runs` or :func:`identify_file`.
 
     Give either ``arch`` (runs in the store, optionally only ``seed``) or ``scores_path``.
+    ``ood_quantile`` sets the threshold of "none of these" (see
+    :func:`gwas_models.analysis.fingerprint.identify`).
 
     Returns
     -------
-    DataFrame
-        One row per run: ``RUN``, ``PREDICTED``, then ``P(<class>)`` for every class.
+    IdentifyResult
     """
     if (arch is None) == (scores_path is None):
         raise InputError("identify needs either arch (runs in the store) or scores_path (a score file), not both")
+    check_ood_quantile(ood_quantile)
     if arch is not None:
-        return identify_runs(fingerprint_path, arch, seed=seed, store=store, dataset=dataset)
+        return identify_runs(fingerprint_path, arch, seed=seed, store=store, dataset=dataset, ood_quantile=ood_quantile)
     if seed is not None:
         raise InputError("seed selects a run of arch; it does not apply to scores_path", parameter="seed")
-    return identify_file(fingerprint_path, scores_path)
+    return identify_file(fingerprint_path, scores_path, ood_quantile=ood_quantile)
 
 
 def identify_runs(
@@ -256,8 +336,13 @@ def identify_runs(
     seed: int | None = None,
     store: str | os.PathLike | None = None,
     dataset: str | None = None,
-) -> pd.DataFrame:
+    ood_quantile: float = DEFAULT_OOD_QUANTILE,
+) -> IdentifyResult:
     """Apply a saved fingerprint to the runs of ``arch`` in the store.
+
+    A run is marked ``USED_IN_FIT`` when its architecture label and seed are among the runs the
+    fingerprint was fitted on (its provenance), in the fingerprint's dataset: a store copied
+    elsewhere holds the same runs under the same names.
 
     Parameters
     ----------
@@ -271,11 +356,12 @@ def identify_runs(
         Default ``$GWASM_STORE`` or ``./gwasm-store``.
     dataset : str, optional
         Dataset of the runs; default and requirement: the fingerprint's.
+    ood_quantile : float
 
     Returns
     -------
-    DataFrame
-        One row per run (``<arch> seed <n>``): ``RUN``, ``PREDICTED``, ``P(<class>)``...
+    IdentifyResult
+        One row per run (``<arch> seed <n>``).
     """
     fitted = load_fingerprint(fingerprint_path)
     fitted.check_dataset(dataset, None)
@@ -292,10 +378,14 @@ def identify_runs(
             )
         matrix = matrix.subset_runs(keep)
     names = [f"{arch} seed {s}" for s in matrix.seeds]
-    return identify_scores(fitted, matrix.example_id, matrix.values, names)
+    used = fitted.fitted_on(arch, matrix.seeds).tolist()
+    table = identify_scores(fitted, matrix.example_id, matrix.values, names, used_in_fit=used, ood_quantile=ood_quantile)
+    return IdentifyResult(table, fitted, ood_quantile)
 
 
-def identify_file(fingerprint_path: str | os.PathLike, scores_path: str | os.PathLike) -> pd.DataFrame:
+def identify_file(
+    fingerprint_path: str | os.PathLike, scores_path: str | os.PathLike, *, ood_quantile: float = DEFAULT_OOD_QUANTILE
+) -> IdentifyResult:
     """Apply a saved fingerprint to one run's scores in a file.
 
     Parameters
@@ -305,11 +395,13 @@ def identify_file(fingerprint_path: str | os.PathLike, scores_path: str | os.Pat
     scores_path : path
         CSV with ``example_id`` and one value column, or a ``.npy`` vector indexed by example id
         (:func:`~gwas_models.formats.score_vector.read_score_vector`).
+    ood_quantile : float
 
     Returns
     -------
-    DataFrame
-        One row, named after the file: ``RUN``, ``PREDICTED``, ``P(<class>)``...
+    IdentifyResult
+        One row, named after the file; ``USED_IN_FIT`` is ``unknown`` (a file does not say which
+        run it came from).
     """
     fitted = load_fingerprint(fingerprint_path)
     example_id, values = read_score_vector(scores_path)
@@ -317,18 +409,23 @@ def identify_file(fingerprint_path: str | os.PathLike, scores_path: str | os.Pat
         fitted.check_dataset(None, len(values))
     elif len(example_id) and example_id.max() >= fitted.n_examples:
         fitted.check_dataset(None, int(example_id.max()) + 1)  # ids beyond the fingerprint's dataset
-    return identify_scores(fitted, example_id, values, [Path(scores_path).name])
+    table = identify_scores(fitted, example_id, values, [Path(scores_path).name], used_in_fit=[None], ood_quantile=ood_quantile)
+    return IdentifyResult(table, fitted, ood_quantile)
 
 
 __all__ = [
     "ALL_SCORES",
     "ALL_SELECTIONS",
     "DEFAULT_MARKERS",
+    "DEFAULT_OOD_QUANTILE",
     "DEFAULT_RANDOM_DRAWS",
     "DEFAULT_SEED",
     "DEFAULT_SPLITS",
     "DEFAULT_TRAIN_FRACTION",
     "FingerprintResult",
+    "IdentifyResult",
+    "MIN_REFERENCE_RUNS",
+    "NONE_OF_THESE",
     "fingerprint_from_store",
     "identify",
     "identify_file",
