@@ -42,6 +42,7 @@ def train_one(seed: int, epochs: int, x: torch.Tensor, y: torch.Tensor, n_classe
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y), 64):
             example_ids = order[start : start + 64]
+            recorder.before_step(model, example_ids)  # <- the paper's forgetting: a look before the step
             logits = model(x[example_ids])
             loss = F.cross_entropy(logits, y[example_ids])
             optimizer.zero_grad()

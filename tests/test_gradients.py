@@ -216,7 +216,7 @@ def test_recorder_vog_and_grand_against_direct_computation(digits_tensors):
     config = TrainConfig(epochs=4, batch_size=16, lr=0.1, vog_checkpoints=3)
     streams = SeedStreams(11)
     model = build_model("resnet20", 10, (1, 8, 8), streams.init)
-    recorder = ScoreRecorder(x, y, 10, 4, scores=("grand", "vog", "el2n"), early_epoch=2, vog_checkpoints=3, eval_batch_size=20)
+    recorder = ScoreRecorder(x, y, 10, 4, scores=("grand", "vog:logit", "el2n"), early_epoch=2, vog_checkpoints=3, eval_batch_size=20)
     assert recorder.vog_epochs == (1, 3, 4)
     checkpoints, early = [], {}
 
@@ -233,9 +233,9 @@ def test_recorder_vog_and_grand_against_direct_computation(digits_tensors):
     train(model, data, config, streams, recorder=recorder, on_epoch=on_epoch)
     got = recorder.scores()
     assert len(checkpoints) == 3
-    expected_vog = S.vog(np.stack(checkpoints))
-    np.testing.assert_allclose(got["vog"], expected_vog, rtol=1e-4, atol=1e-10)
-    assert np.all(got["vog"] > 0)
+    expected_vog = S.vog_logit(np.stack(checkpoints))  # loop_input_grads: of the true-class logit
+    np.testing.assert_allclose(got["vog:logit"], expected_vog, rtol=1e-4, atol=1e-10)
+    assert np.all(got["vog:logit"] > 0)
     np.testing.assert_allclose(got["grand"], early["grand"], rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(got["el2n"], early["el2n"], rtol=0, atol=1e-5)
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +18,7 @@ import torch
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats import store as S
 from gwas_models.formats.store import RunKey
-from gwas_models.scores import SCORE_NAMES, consistently_learned
+from gwas_models.scores import ALL_SCORE_NAMES, DEFINITIONS_VERSION, LEGACY_COLUMNS, SCORE_NAMES
 
 torch.set_num_threads(1)
 
@@ -66,7 +67,7 @@ def collected(tmp_path_factory, tiny_digits_npz):
 
 def test_pandas_reads_the_runs(collected):
     frame = pd.read_parquet(collected.root)
-    assert list(frame.columns) == ["example_id", "label", *SCORE_NAMES, "dataset", "arch", "seed"]
+    assert list(frame.columns) == ["example_id", "label", *ALL_SCORE_NAMES, "dataset", "arch", "seed"]
     assert len(frame) == 3 * 300
     assert set(frame["dataset"].astype(str)) == {"tiny_digits"}
     runs = frame.assign(arch=frame["arch"].astype(str), seed=frame["seed"].astype(int)).groupby(["arch", "seed"])
@@ -75,8 +76,8 @@ def test_pandas_reads_the_runs(collected):
         run = run.sort_values("example_id")
         np.testing.assert_array_equal(run["example_id"], np.arange(300))
         np.testing.assert_array_equal(run["label"], collected.data.y_train)
-        recorded = SCORE_NAMES if arch == "mlp" else ("loss", "accuracy", "confidence")
-        for name in SCORE_NAMES:
+        recorded = SCORE_NAMES if arch == "mlp" else ("loss", "accuracy", "confidence")  # the paper's set by default
+        for name in ALL_SCORE_NAMES:
             values = run[name].to_numpy()
             assert values.dtype == np.float64
             if name in recorded:
@@ -89,7 +90,7 @@ def test_pyarrow_dataset_reads_only_run_files(collected):
     dataset = pads.dataset(collected.root, partitioning="hive")
     files = sorted(Path(f).name for f in dataset.files)
     assert files == [S.RUN_FILE] * 3
-    assert dataset.schema.names == ["example_id", "label", *SCORE_NAMES, "dataset", "arch", "seed"]
+    assert dataset.schema.names == ["example_id", "label", *ALL_SCORE_NAMES, "dataset", "arch", "seed"]
     table = dataset.to_table(filter=pads.field("arch") == USER_ARCH)
     assert table.num_rows == 300
     assert set(table.column("seed").to_pylist()) == {3}
@@ -130,8 +131,10 @@ def test_trajectories_are_float16_epochs_by_examples(collected):
     assert set(np.unique(traj["correct"])) <= {0.0, 1.0}
     assert np.all(traj["margin"] >= -1) and np.all(traj["margin"] <= 1) and np.all(traj["loss"] >= 0)
     frame = pd.read_parquet(S.run_dir(collected.root, key) / S.RUN_FILE)
-    # scores can be re-derived from the trajectories
-    np.testing.assert_array_equal(consistently_learned(traj["correct"].astype(bool)), frame["consistently_learned"])
+    # the eval-pass scores can be re-derived from the trajectories (the eval passes at epoch ends)
+    np.testing.assert_array_equal(traj["correct"].astype(np.float64).mean(axis=0), frame["accuracy"])
+    np.testing.assert_allclose(traj["loss"].astype(np.float64).mean(axis=0), frame["loss"], rtol=2e-3)
+    np.testing.assert_allclose(traj["margin"].astype(np.float64).mean(axis=0), frame["aum"], atol=2e-3)
     np.testing.assert_allclose(np.exp(-traj["loss"].astype(np.float64)).mean(axis=0), frame["confidence"], atol=3e-3)
     with pytest.raises(StoreError, match="without keeping them"):
         S.read_trajectories(collected.root, RunKey("tiny_digits", USER_ARCH, 3))
@@ -154,7 +157,11 @@ def test_provenance(collected):
     assert {"gwas_models", "python", "torch", "numpy", "pandas", "pyarrow"} <= set(prov["versions"])
     assert prov["versions"]["torch"] == torch.__version__
     assert prov["scores"] == list(SCORE_NAMES)
-    assert prov["early_epoch"] == 1 and prov["n_examples"] == 300
+    assert prov["score_definitions"]["version"] == DEFINITIONS_VERSION
+    assert prov["score_definitions"]["recorded"] == list(SCORE_NAMES)
+    assert "nn_example_difficulty" in prov["score_definitions"]["sources"]["vog"]
+    assert prov["early_epoch"] == 2 and prov["n_examples"] == 300  # at least epoch 2, capped at 2 epochs
+    assert prov["vog_epochs"] == [1, 2]  # every epoch end
     assert prov["dataset_source"]["kind"] == "npz"
     user = S.read_provenance(collected.root, RunKey("tiny_digits", USER_ARCH, 3))
     assert user["arch"] == USER_ARCH and user["n_parameters"] == 1 * 4 * 9 + 4 + 4 * 10 + 10
@@ -180,8 +187,10 @@ def _write_fake(root, dataset="d", arch="a", seed=0, n=4, accuracy=0.5, **extra)
 
 
 def test_run_table_columns():
-    table = S.run_table(np.arange(3), np.array([1, 0, 1]), {"aum": np.array([0.1, 0.2, 0.3])})
-    assert table.column_names == ["example_id", "label", *SCORE_NAMES]
+    table = S.run_table(np.arange(3), np.array([1, 0, 1]), {"aum": np.array([0.1, 0.2, 0.3]), "vog:agarwal": np.zeros(3)})
+    assert table.column_names == ["example_id", "label", *ALL_SCORE_NAMES]
+    assert table.schema.metadata[S.DEFINITIONS_METADATA_KEY] == str(DEFINITIONS_VERSION).encode()
+    assert table.column("vog:agarwal").to_pylist() == [0.0, 0.0, 0.0]
     assert table.column("aum").to_pylist() == [0.1, 0.2, 0.3]
     assert all(np.isnan(v) for v in table.column("loss").to_pylist())
     with pytest.raises(InputError, match="unknown score"):
@@ -337,8 +346,122 @@ def test_imported_scores_round_trip_and_stay_out_of_the_runs(tmp_path):
     assert S.list_imported_scores(tmp_path, "d") == ["memorization"]
     assert len(pd.read_parquet(tmp_path)) == 4  # the imported file is not a run
     assert _hidden_or_tmp(tmp_path) == []
-    for bad in ["loss", "", "a/b", "a=b", "_x", ".x"]:
+    for bad in ["loss", "vog:agarwal", "", "a/b", "a=b", "_x", ".x"]:
         with pytest.raises(InputError):
             S.write_imported_score(tmp_path, "d", bad, np.arange(4), np.zeros(4), True, "")
     with pytest.raises(StoreError, match="no imported score"):
         S.read_imported_score(tmp_path, "d", "absent")
+
+
+# --------------------------------------------------------------------------------------------
+# Stores written before named variants (score definitions version 1)
+# --------------------------------------------------------------------------------------------
+
+OLD_COLUMNS = ("loss", "accuracy", "aum", "forgetting", "consistently_learned", "el2n", "grand", "vog", "confidence", "variability", "entropy")
+
+
+def _write_old_run(root: Path, arch: str, seed: int, n: int = 6, early_epoch: int = 1, recorded=OLD_COLUMNS) -> dict[str, np.ndarray]:
+    """A run exactly as gwas-models wrote it before variants: bare columns, no definitions record."""
+    rng = np.random.default_rng(seed)
+    values = {name: (rng.random(n) if name in recorded else np.full(n, np.nan)) for name in OLD_COLUMNS}
+    table = pa.table({"example_id": np.arange(n), "label": np.arange(n) % 2, **values})
+    provenance = {
+        "arch": arch,
+        "seed": seed,
+        "scores": list(recorded),
+        "early_epoch": early_epoch,
+        "vog_epochs": [1, 2, 3, 4],
+        "config": {"epochs": 4, "vog_checkpoints": 8},
+        "test_accuracy": 0.5,
+        "n_parameters": 10,
+    }
+    directory = S.run_dir(root, RunKey("d", arch, seed))
+    directory.mkdir(parents=True)
+    pq.write_table(table, directory / S.RUN_FILE)
+    (directory / S.PROVENANCE_FILE).write_text(json.dumps(provenance))
+    return values
+
+
+@pytest.fixture
+def old_store(tmp_path):
+    S.write_dataset_info(tmp_path, "d", {"name": "d", "n_examples": 6, "class_names": ["a", "b"], "source": {}})
+    runs = {seed: _write_old_run(tmp_path, "old", seed) for seed in (0, 1)}
+    return tmp_path, runs
+
+
+def test_an_old_run_is_read_with_the_definitions_it_was_computed_with(old_store):
+    root, runs = old_store
+    table = S.read_run_scores(root, RunKey("d", "old", 0))
+    assert table.column_names == ["example_id", "label", *(LEGACY_COLUMNS[c] for c in OLD_COLUMNS)]
+    assert "vog:logit" in table.column_names and "loss:presentations" in table.column_names
+    assert "vog" not in table.column_names and "loss" not in table.column_names
+    np.testing.assert_array_equal(table.column("vog:logit").to_numpy(), runs[0]["vog"])
+    np.testing.assert_array_equal(table.column("el2n").to_numpy(), runs[0]["el2n"])  # same formula, same name
+
+
+def test_recorded_scores_of_an_old_store_are_the_variant_names(old_store):
+    root, _ = old_store
+    assert S.recorded_scores(root, "d") == [
+        "el2n",
+        "grand",
+        "confidence",
+        "variability",
+        "loss:presentations",
+        "accuracy:presentations",
+        "aum:presentations",
+        "forgetting:toneva",
+        "consistently_learned:epoch",
+        "vog:logit",
+        "entropy:presentations",
+    ]
+
+
+def test_load_score_matrices_of_an_old_store(old_store):
+    root, runs = old_store
+    matrices = S.load_score_matrices(root, "d", ["loss:presentations", "vog:logit", "aum:presentations", "loss", "vog"])
+    np.testing.assert_array_equal(matrices["loss:presentations"].values, np.stack([runs[0]["loss"], runs[1]["loss"]]))
+    np.testing.assert_array_equal(matrices["vog:logit"].values[1], runs[1]["vog"])
+    assert matrices["aum:presentations"].higher_is_harder is False
+    # the paper's definitions were never recorded by the old runs: missing, never the old values
+    assert np.isnan(matrices["loss"].values).all() and np.isnan(matrices["vog"].values).all()
+
+
+def test_old_and_new_runs_of_one_architecture_are_never_pooled(old_store):
+    root, runs = old_store
+    new = {"loss": np.full(6, 9.0), "loss:presentations": np.full(6, 7.0)}
+    S.write_run(root, RunKey("d", "old", 2), S.run_table(np.arange(6), np.arange(6) % 2, new), {"test_accuracy": 0.5})
+    matrices = S.load_score_matrices(root, "d", ["loss", "loss:presentations"])
+    loss = matrices["loss"].values
+    assert np.isnan(loss[:2]).all() and (loss[2] == 9.0).all()  # the old runs' bare loss is not this loss
+    np.testing.assert_array_equal(matrices["loss:presentations"].values[:2], np.stack([runs[0]["loss"], runs[1]["loss"]]))
+    assert (matrices["loss:presentations"].values[2] == 7.0).all()
+    # raw readers see each file as written (the old file's bare columns, the new file's every definition)
+    assert "loss:presentations" in pq.read_table(S.run_dir(root, RunKey("d", "old", 2)) / S.RUN_FILE).column_names
+
+
+def test_a_new_run_is_known_by_its_provenance_or_its_table(tmp_path):
+    table = S.run_table(np.arange(3), np.zeros(3), {"loss": np.ones(3)})
+    assert S.definitions_version({}, table.schema) == DEFINITIONS_VERSION
+    plain = pa.table({"example_id": np.arange(3), "label": np.zeros(3, dtype=np.int64), "loss": np.ones(3)})
+    assert S.definitions_version({}, plain.schema) == 1
+    assert S.definitions_version({"score_definitions": {"version": 2}}, plain.schema) == 2
+    with pytest.raises(StoreError, match="version 3"):
+        S.definitions_version({"score_definitions": {"version": 3}}, plain.schema)
+
+
+def test_an_old_store_works_in_the_analyses(old_store):
+    """The difficulty analyses read an old store with the variant names (none of the paper's)."""
+    from gwas_models.workflows.analyses import load_arch_scores
+
+    root, _ = old_store
+    _, screened = load_arch_scores("old", store=root)
+    assert "vog:logit" in screened.matrices and "loss:presentations" in screened.matrices
+    assert not set(screened.matrices) & {"loss", "vog", "aum", "forgetting"}
+
+
+def test_el2n_of_runs_at_other_early_epochs_is_not_pooled(old_store):
+    root, _ = old_store
+    _write_old_run(root, "old", 5, early_epoch=2)
+    with pytest.raises(StoreError, match="early_epoch"):
+        S.load_score_matrices(root, "d", ["el2n"])
+    S.load_score_matrices(root, "d", ["loss:presentations"])  # other scores still load

@@ -130,6 +130,59 @@ def single_run_score(name: str, values: pd.Series, higher_is_harder: bool, examp
     return SingleRunScore(name, aligned.to_numpy(dtype=np.float64, na_value=np.nan), bool(higher_is_harder))
 
 
+EL2N_OVER_RUNS = "el2n:paul"
+"""Name of EL2N averaged over the runs of an architecture, as Paul et al. (2021) score examples."""
+
+
+def run_averaged_score(matrix: ScoreMatrix, group: str | None = None, name: str | None = None) -> SingleRunScore:
+    """A score averaged over the runs of one architecture, as a single-run score of its own.
+
+    Parameters
+    ----------
+    matrix : ScoreMatrix
+    group : str, optional
+        The architecture whose runs to average (default: the matrix's only one).
+    name : str, optional
+        Name of the result (default ``"<score>:mean"``).
+
+    Returns
+    -------
+    SingleRunScore with the per-example mean over the runs (NaN where any run is NaN), the
+    score's direction, usable wherever imported single-run scores are (e.g. the correlations).
+    """
+    groups = matrix.group_names()
+    if group is None:
+        if len(groups) != 1:
+            raise InputError(f"group must be named: the matrix holds runs of {', '.join(groups) or 'nothing'}", parameter="group")
+        group = groups[0]
+    values = matrix.runs_of(group).mean(axis=0)
+    return SingleRunScore(name or f"{matrix.score}:mean", values, matrix.higher_is_harder)
+
+
+def el2n_over_runs(matrix: ScoreMatrix, group: str | None = None) -> SingleRunScore:
+    """EL2N averaged over the runs of an architecture (Paul et al. 2021), named ``el2n:paul``.
+
+    Paul et al. score an example by its early-epoch EL2N averaged over independent runs (10 in
+    their paper), since one run's EL2N is noisy; the paper's code keeps one value per run. This is
+    their score, made at analysis time from the per-run ``el2n`` of the store.
+
+    Parameters
+    ----------
+    matrix : ScoreMatrix
+        The ``el2n`` of some runs (as :func:`gwas_models.formats.store.load_score_matrices` reads it).
+    group : str, optional
+        The architecture (default: the matrix's only one).
+
+    Raises
+    ------
+    InputError
+        ``matrix`` holds another score, or several architectures and ``group`` is not named.
+    """
+    if matrix.score != "el2n":
+        raise InputError(f"matrix must hold el2n, got {matrix.score!r}", parameter="matrix")
+    return run_averaged_score(matrix, group, name=EL2N_OVER_RUNS)
+
+
 def oriented(matrix: ScoreMatrix) -> np.ndarray:
     """The matrix's values multiplied by its sign, so that higher means harder."""
     return matrix.values * matrix.sign

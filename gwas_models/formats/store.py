@@ -11,8 +11,18 @@ Layout::
 Files whose names start with ``_`` or ``.`` are skipped by pyarrow's and pandas' dataset discovery,
 so ``pandas.read_parquet(store)`` returns exactly the runs, with ``dataset``, ``arch`` and ``seed``
 as columns. Partition values are percent-encoded the way pyarrow decodes them, so an architecture
-named ``pkg.models:factory`` round-trips. Every run file carries every built-in score column (NaN
-where that score was not recorded), so all files share one schema.
+named ``pkg.models:factory`` round-trips. Every run file carries every score definition's column
+(NaN where it was not recorded), so all files share one schema; a variant's column is named after
+it, ``vog:agarwal`` (quote it in SQL: ``SELECT "vog:agarwal" FROM ...``).
+
+Definition versions: a run records the version of the score definitions it was computed with
+(``score_definitions`` in its provenance, and the table's ``gwasm.score_definitions`` metadata).
+Runs without either were written before named variants existed (version 1): their bare columns hold
+what are now variants (their ``loss`` is ``loss:presentations``, their ``vog`` is ``vog:logit``;
+see :data:`gwas_models.scores.LEGACY_COLUMNS`), and :func:`read_run_scores`,
+:func:`load_score_matrices` and :func:`recorded_scores` rename them on read, so that no analysis
+pools an old ``loss`` with a new one. A raw pandas or pyarrow read shows a version-1 run's columns
+as they were written.
 
 A run is written into a hidden temporary directory and renamed into place only when complete, so
 readers never see half a run.
@@ -36,7 +46,7 @@ import pyarrow.parquet as pq
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats.atomic import atomic_path, ensure_directory, temporary_name, write_text_atomic
 from gwas_models.matrix import ScoreMatrix, format_seeds
-from gwas_models.scores import SCORE_NAMES, SCORES
+from gwas_models.scores import ALL_SCORE_NAMES, DEFINITIONS_VERSION, SCORES, legacy_column_name
 
 DEFAULT_STORE = "./gwasm-store"
 STORE_ENV = "GWASM_STORE"
@@ -45,6 +55,11 @@ PROVENANCE_FILE = "_provenance.json"
 TRAJECTORY_FILE = "_trajectories.npz"
 DATASET_FILE = "_dataset.json"
 IMPORTED_DIR = "_imported"
+DEFINITIONS_METADATA_KEY = b"gwasm.score_definitions"
+"""Parquet schema metadata of a run table: the version of the score definitions it holds."""
+#: The provenance entry that parameterises a score (by its base name); runs pooled for that score
+#: must agree on it (an el2n at epoch 1 is not an el2n at epoch 2).
+SCORE_PARAMETERS: dict[str, str] = {"el2n": "early_epoch", "grand": "early_epoch", "vog": "vog_epochs"}
 
 
 @dataclass(frozen=True)
@@ -158,21 +173,25 @@ def read_dataset_info(store: Path, dataset: str) -> dict[str, Any]:
 
 
 def run_table(example_id: np.ndarray, labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> pa.Table:
-    """The Parquet table of one run, with every built-in score column (NaN where absent)."""
+    """The Parquet table of one run, with every score definition's column (NaN where absent).
+
+    The table's schema metadata records the definitions version, so a run written by any loop
+    (not only ``gwasm collect``) is read with today's definitions.
+    """
     n_examples = len(example_id)
     columns: dict[str, pa.Array] = {
         "example_id": pa.array(np.asarray(example_id, dtype=np.int64)),
         "label": pa.array(np.asarray(labels, dtype=np.int64)),
     }
-    unknown = set(scores) - set(SCORE_NAMES)
+    unknown = set(scores) - set(ALL_SCORE_NAMES)
     if unknown:
         raise InputError(f"unknown score columns {sorted(unknown)}; bring in other scores as imported scores")
-    for name in SCORE_NAMES:
+    for name in ALL_SCORE_NAMES:
         values = np.asarray(scores.get(name, np.full(n_examples, np.nan)), dtype=np.float64)
         if values.shape != (n_examples,):
             raise InputError(f"score {name!r} has shape {values.shape}, expected ({n_examples},)")
         columns[name] = pa.array(values)
-    return pa.table(columns)
+    return pa.table(columns).replace_schema_metadata({DEFINITIONS_METADATA_KEY: str(DEFINITIONS_VERSION).encode()})
 
 
 def write_run(
@@ -305,6 +324,72 @@ def resolve_dataset(store: Path, dataset: str | None) -> str:
     return datasets[0]
 
 
+def definitions_version(provenance: Mapping[str, Any], schema: pa.Schema) -> int:
+    """The score-definitions version of a run: from its provenance, else its table, else 1.
+
+    Raises
+    ------
+    StoreError
+        A version newer than this gwas-models knows.
+    """
+    record = provenance.get("score_definitions")
+    if isinstance(record, Mapping) and "version" in record:
+        version = int(record["version"])
+    elif DEFINITIONS_METADATA_KEY in (schema.metadata or {}):
+        version = int(schema.metadata[DEFINITIONS_METADATA_KEY])
+    else:
+        version = 1
+    if version > DEFINITIONS_VERSION:
+        raise StoreError(f"a run holds score definitions version {version}; this gwas-models reads up to {DEFINITIONS_VERSION}: upgrade it")
+    return version
+
+
+def _provenance_or_empty(store: Path, key: RunKey) -> dict[str, Any]:
+    path = run_dir(store, key) / PROVENANCE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def read_run_scores(store: Path, key: RunKey) -> pa.Table:
+    """One run's table with every column named by the definition it holds.
+
+    A version-1 run's columns are renamed to the definitions they were computed with
+    (:data:`gwas_models.scores.LEGACY_COLUMNS`); today's definitions it lacks are simply absent.
+    """
+    table = pq.read_table(run_dir(store, key) / RUN_FILE)
+    if definitions_version(_provenance_or_empty(store, key), table.schema) == 1:
+        table = table.rename_columns([legacy_column_name(name) for name in table.column_names])
+    return table
+
+
+def _score_column(table: pa.Table, name: str, key: RunKey) -> np.ndarray:
+    """A score column as float64; NaN for a definition the run did not record (e.g. an old run)."""
+    if name in table.column_names:
+        return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    if name not in SCORES:
+        raise StoreError(f"run {key} has no column {name!r}")
+    return np.full(table.num_rows, np.nan)
+
+
+def _check_score_parameters(scores: Iterable[str], keys: list[RunKey], provenances: list[Mapping[str, Any]]) -> None:
+    """Refuse to pool the runs of one architecture whose score was taken with other parameters."""
+    for name in scores:
+        parameter = SCORE_PARAMETERS.get(SCORES[name].base) if name in SCORES else None
+        if parameter is None:
+            continue
+        seen: dict[str, dict[str, list[int]]] = {}
+        for key, provenance in zip(keys, provenances):
+            if provenance.get(parameter) is not None:
+                value = json.dumps(provenance[parameter])
+                seen.setdefault(key.arch, {}).setdefault(value, []).append(key.seed)
+        for arch, values in seen.items():
+            if len(values) > 1:
+                which = "; ".join(f"{value} (seeds {format_seeds(seeds)})" for value, seeds in values.items())
+                raise StoreError(
+                    f"runs of {arch!r} took {name!r} with different {parameter}: {which}; "
+                    "collect runs of other settings under another architecture label"
+                )
+
+
 def load_score_matrices(
     store: Path,
     dataset: str,
@@ -318,7 +403,9 @@ def load_score_matrices(
     store, dataset
         Where to read.
     scores
-        Built-in score names.
+        Score definition names (``loss``, ``vog:agarwal``, ...). Version-1 runs are read with their
+        columns renamed (see :func:`read_run_scores`), so a definition a run did not record is NaN
+        in its row: an old ``loss`` (``loss:presentations``) never fills a new ``loss``.
     archs
         Architectures to include, in this order (default: all of the dataset). Each must have at
         least one run.
@@ -326,6 +413,12 @@ def load_score_matrices(
     Returns
     -------
     dict mapping score name to its matrix, runs ordered by architecture then seed.
+
+    Raises
+    ------
+    StoreError
+        Unknown architectures, runs over other examples, or runs of one architecture whose
+        ``el2n``/``grand`` early epoch or VoG checkpoints differ.
     """
     store = Path(store)
     info = read_dataset_info(store, dataset)
@@ -342,18 +435,18 @@ def load_score_matrices(
     keys = [k for a in wanted for k in keys if k.arch == a]
     example_id = labels = None
     blocks = {name: [] for name in scores}
+    provenances = []
     for key in keys:
-        table = pq.read_table(run_dir(store, key) / RUN_FILE)
-        absent = [name for name in scores if name not in table.column_names]
-        if absent:
-            raise StoreError(f"run {key} has no column {absent[0]!r}")
+        provenances.append(_provenance_or_empty(store, key))
+        table = read_run_scores(store, key)
         ids = table.column("example_id").to_numpy()
         if example_id is None:
             example_id, labels = ids, table.column("label").to_numpy()
         elif not np.array_equal(ids, example_id):
             raise StoreError(f"run {key} covers other examples than the first run of {dataset!r}")
         for name in scores:
-            blocks[name].append(table.column(name).to_numpy(zero_copy_only=False).astype(np.float64))
+            blocks[name].append(_score_column(table, name, key))
+    _check_score_parameters(scores, keys, provenances)
     groups = np.array([k.arch for k in keys], dtype=str)
     seeds = np.array([k.seed for k in keys], dtype=np.int64)
     return {
@@ -373,18 +466,26 @@ def load_score_matrices(
 
 
 def recorded_scores(store: Path, dataset: str, archs: Iterable[str] | None = None) -> list[str]:
-    """Built-in scores that hold at least one finite value in the first run of each architecture."""
+    """Score definitions that hold at least one finite value in the first run of each architecture.
+
+    Named as :func:`read_run_scores` names them (a version-1 run's ``loss`` is
+    ``loss:presentations``), in the registry's order: the paper's definitions, then the variants.
+    """
     keys = list(iter_run_keys(store, dataset))
     wanted = set(archs) if archs is not None else {k.arch for k in keys}
     firsts = {}
     for key in keys:
         if key.arch in wanted and key.arch not in firsts:
             firsts[key.arch] = key
-    found: set[str] = set(SCORE_NAMES)
+    found: set[str] = set(ALL_SCORE_NAMES)
     for key in firsts.values():
-        table = pq.read_table(run_dir(store, key) / RUN_FILE, columns=list(SCORE_NAMES))
-        found &= {name for name in SCORE_NAMES if np.isfinite(table.column(name).to_numpy(zero_copy_only=False)).any()}
-    return [name for name in SCORE_NAMES if name in found]
+        table = read_run_scores(store, key)
+        found &= {
+            name
+            for name in ALL_SCORE_NAMES
+            if name in table.column_names and np.isfinite(table.column(name).to_numpy(zero_copy_only=False)).any()
+        }
+    return [name for name in ALL_SCORE_NAMES if name in found]
 
 
 # --------------------------------------------------------------------------------------------

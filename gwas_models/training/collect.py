@@ -23,7 +23,7 @@ from gwas_models import __version__
 from gwas_models.data import ImageDataset, load_dataset
 from gwas_models.errors import InputError
 from gwas_models.formats import store as run_store
-from gwas_models.scores import SCORE_NAMES, score_info
+from gwas_models.scores import SCORE_NAMES, definition_record, score_info
 
 ProgressHook = Callable[[str, dict], None]
 
@@ -223,6 +223,8 @@ def _train_and_write(plan: CollectPlan, seed: int, data: ImageDataset | None, on
         "seed_streams": {"init": streams.init, "order": streams.order, "augment": streams.augment},
         "config": plan.config,
         "scores": list(plan.scores),
+        # Which definition each score column holds: the store reads runs without it as version 1.
+        "score_definitions": definition_record(plan.scores),
         "early_epoch": recorder.early_epoch,
         "vog_epochs": list(recorder.vog_epochs),
         "n_examples": data.n_examples,

@@ -48,8 +48,10 @@ class TrainConfig:
         Random translation by up to ``crop_padding`` pixels (zero padding), plus horizontal flips.
     crop_padding : int
     early_epoch : int or None
-        Epoch of ``el2n`` and ``grand`` (None: one eighth of training).
-    vog_checkpoints : int
+        Epoch of ``el2n`` and ``grand`` (None: one eighth of training, at least epoch 2; see
+        :func:`gwas_models.scores.default_early_epoch`).
+    vog_checkpoints : int or None
+        Number of VoG checkpoints spread over training (None: every epoch end, as the paper's code).
     eval_batch_size : int
     """
 
@@ -64,7 +66,7 @@ class TrainConfig:
     augment: Augment = "crop"
     crop_padding: int = 1
     early_epoch: int | None = None
-    vog_checkpoints: int = 8
+    vog_checkpoints: int | None = None
     eval_batch_size: int = 1024
 
     def __post_init__(self) -> None:
@@ -88,7 +90,7 @@ class TrainConfig:
             raise InputError(f"crop_padding must be non-negative, got {self.crop_padding}", parameter="crop_padding")
         if self.early_epoch is not None and not 1 <= self.early_epoch <= self.epochs:
             raise InputError(f"early_epoch must lie in 1..{self.epochs}, got {self.early_epoch}", parameter="early_epoch")
-        if self.vog_checkpoints < 2:
+        if self.vog_checkpoints is not None and self.vog_checkpoints < 2:
             raise InputError(f"vog_checkpoints must be at least 2, got {self.vog_checkpoints}", parameter="vog_checkpoints")
 
     def to_dict(self) -> dict:
@@ -110,7 +112,7 @@ PRESETS: dict[str, TrainConfig] = {
         augment="crop_flip",
         crop_padding=4,
         early_epoch=20,
-        vog_checkpoints=8,
+        vog_checkpoints=None,  # every epoch end, as the paper's code
         eval_batch_size=1024,
     ),
 }
@@ -262,7 +264,9 @@ def train(
     Parameters
     ----------
     recorder : ScoreRecorder, optional
-        Fed every minibatch's logits and the model at each epoch end.
+        Fed every minibatch's logits and the model at each epoch end. A recorder with
+        ``needs_pre_step`` also sees the model before each step (``before_step``: an eval-mode pass
+        over the unaugmented minibatch, for the paper's forgetting).
     on_epoch : callable(epoch, running_train_accuracy), optional
         Progress hook.
     """
@@ -274,6 +278,8 @@ def train(
     steps_per_epoch = math.ceil(n_examples / config.batch_size)
     started = time.perf_counter()
     step = 0
+    # Only a recorder that asks for it pays for the eval-mode pass before each step.
+    pre_step = recorder is not None and getattr(recorder, "needs_pre_step", False)
     model.train()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(n_examples, device=device, generator=order_generator)
@@ -282,6 +288,8 @@ def train(
             example_ids = order[start : start + config.batch_size]
             x = augment_batch(data.x_train[example_ids], config, augment_generator)
             y = data.y_train[example_ids]
+            if pre_step:
+                recorder.before_step(model, example_ids)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * learning_rate_factor(config, step, steps_per_epoch)
             logits = model(x)

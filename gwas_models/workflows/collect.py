@@ -62,7 +62,8 @@ def collect_runs(
     arch_options : mapping or iterable of ``"key=value"`` strings, optional
         Keyword arguments of the model's constructor (``timm:`` models), e.g. ``{"patch_size": 2}``.
     scores : str or iterable of str, optional
-        Scores to record (default all).
+        Score definitions to record: ``paper`` (default: the paper's code), ``all``, or names and
+        variants (``loss,vog:agarwal``); see :mod:`gwas_models.scores`.
     store : path, optional
         Run store (default ``$GWASM_STORE``, else ``./gwasm-store``).
     device, threads, workers, keep_trajectories
