@@ -48,6 +48,7 @@ from gwas_models.analysis.markers import (
     DEFAULT_MARKERS,
     EVIDENCE_TESTS,
     MarkerSelector,
+    RunScoresTags,
     check_marker_count,
     fitted_selector,
 )
@@ -259,7 +260,7 @@ def check_ood_quantile(ood_quantile: float) -> float:
     return float(ood_quantile)
 
 
-class MarkerDistance(BaseEstimator):
+class MarkerDistance(RunScoresTags, BaseEstimator):
     """How far a run's marker scores lie from each architecture, and how unusual that is.
 
     The *distance* of a run ``x`` (its K marker scores) to architecture ``c`` is the mean over the
@@ -319,12 +320,6 @@ class MarkerDistance(BaseEstimator):
 
     def __init__(self, selector: MarkerSelector | None = None) -> None:
         self.selector = selector
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # examples with missing scores are simply never markers
-        tags.target_tags.required = True
-        return tags
 
     def fit(self, X, y) -> "MarkerDistance":
         """Fit on score rows ``X`` (n_runs, n_examples) of architectures ``y``; column j is example j.

@@ -114,7 +114,17 @@ def marker_evidence(values: np.ndarray, codes: np.ndarray, names: Sequence[str])
     return Evidence(MULTI_TEST, result.neg_log10_p, result.tested)
 
 
-class MarkerSelector(SelectorMixin, BaseEstimator):
+class RunScoresTags:
+    """scikit-learn tags of an estimator fitted on score rows of runs labelled by architecture."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # examples with missing scores are simply never markers
+        tags.target_tags.required = True
+        return tags
+
+
+class MarkerSelector(RunScoresTags, SelectorMixin, BaseEstimator):
     """Keep the scores of K marker examples.
 
     Parameters
@@ -153,12 +163,6 @@ class MarkerSelector(SelectorMixin, BaseEstimator):
         self.n_markers = n_markers
         self.selection = selection
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # examples with missing scores are simply never markers
-        tags.target_tags.required = True
-        return tags
 
     def fit(self, X, y) -> "MarkerSelector":
         """Choose the markers from the runs ``X`` (n_runs, n_examples) of architectures ``y``."""
