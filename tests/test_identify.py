@@ -17,18 +17,14 @@ import pytest
 import torch
 
 from gwas_models.analysis.fingerprint import (
-    DEFAULT_OOD_QUANTILE,
-    MIN_REFERENCE_RUNS,
-    NONE_OF_THESE,
     PENALTY_GRID,
-    MarkerDistance,
-    check_ood_quantile,
     fingerprint_pipeline,
     fit_fingerprint,
     identify,
     identify_columns,
     quiet_fitting,
 )
+from gwas_models.analysis.marker_distance import DEFAULT_OOD_QUANTILE, MIN_REFERENCE_RUNS, MarkerDistance, NONE_OF_THESE, check_ood_quantile
 from gwas_models.analysis.markers import MarkerSelector
 from gwas_models.analysis.simulate import simulate_score_matrix
 from gwas_models.errors import InputError, ResultsError

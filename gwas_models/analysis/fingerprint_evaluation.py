@@ -35,7 +35,6 @@ from sklearn.model_selection import StratifiedShuffleSplit, cross_validate
 from sklearn.pipeline import Pipeline
 
 from gwas_models.analysis.fingerprint import (
-    MIN_TRAINING_RUNS,
     _about_score,
     _require_runs_of,
     check_architectures,
@@ -45,6 +44,7 @@ from gwas_models.analysis.fingerprint import (
     quiet_fitting,
 )
 from gwas_models.analysis.markers import (
+    MIN_TRAINING_RUNS,
     DEFAULT_MARKERS,
     SELECTIONS,
     check_marker_count,

@@ -36,6 +36,8 @@ from gwas_models.errors import InputError
 SELECTIONS: tuple[str, ...] = ("top", "bottom", "random")
 #: K, the markers of a fingerprint, when not given.
 DEFAULT_MARKERS = 8
+#: Runs per architecture that choosing markers needs: Welch's variance needs two.
+MIN_TRAINING_RUNS = 2
 #: Evidence test for two architectures, and for three or more.
 PAIR_TEST = "welch"
 MULTI_TEST = "welch_anova"

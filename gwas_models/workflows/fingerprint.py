@@ -23,12 +23,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gwas_models.analysis.fingerprint import (
-    DEFAULT_OOD_QUANTILE,
-    MIN_REFERENCE_RUNS,
-    NONE_OF_THESE,
     Fingerprint,
     check_architectures,
-    check_ood_quantile,
     check_seed,
     fit_fingerprint,
     identify as identify_scores,
@@ -44,6 +40,7 @@ from gwas_models.analysis.fingerprint_evaluation import (
     heldout_accuracy_record,
     parse_selections,
 )
+from gwas_models.analysis.marker_distance import DEFAULT_OOD_QUANTILE, MIN_REFERENCE_RUNS, NONE_OF_THESE, check_ood_quantile
 from gwas_models.analysis.markers import DEFAULT_MARKERS, check_marker_count
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats import store as run_store
