@@ -328,32 +328,18 @@ def _verdict_of(sentence: str) -> str:
 
 
 def _metadata_lambdas(metadata: Mapping[str, Any]) -> dict[str, LambdaFacts]:
-    """λ per score when the associate workflow recorded it in the Parquet metadata (newer files):
-    under ``lambda`` / ``lambda_gc`` / ``per_score``, a number or a mapping per score."""
-    for key in ("lambda", "lambda_gc", "per_score"):
-        recorded = metadata.get(key)
-        if isinstance(recorded, Mapping) and recorded:
-            facts = {str(score): _lambda_entry(entry) for score, entry in recorded.items()}
-            return {score: fact for score, fact in facts.items() if fact is not None}
-    return {}
-
-
-def _lambda_entry(entry: Any) -> LambdaFacts | None:
-    if isinstance(entry, (int, float)) and not isinstance(entry, bool):
-        return LambdaFacts(float(entry)) if np.isfinite(entry) else None
-    if not isinstance(entry, Mapping):
-        return None
-    value = next((entry[k] for k in ("lambda_gc", "lambda_GC", "lambda", "value") if isinstance(entry.get(k), (int, float))), None)
-    if value is None or not np.isfinite(value):
-        return None
-    upper = next((float(entry[k]) for k in ("lambda_95", "upper", "null_95") if isinstance(entry.get(k), (int, float))), float("nan"))
-    beyond = entry.get("beyond")
-    verdict = str(entry.get("verdict") or "")
-    if isinstance(beyond, bool):
-        verdict = _verdict_of("beyond it" if beyond else "consistent with run-to-run noise")
-    else:
-        verdict = _verdict_of(verdict) or verdict
-    return LambdaFacts(float(value), upper, verdict)
+    """λ per score as the associate workflow records it in the Parquet metadata (newer files):
+    ``{"lambda": {score: {"lambda_gc", "null_95", "beyond"}}}``; empty for older files."""
+    facts = {}
+    for score, entry in (metadata.get("lambda") or {}).items():
+        value = entry.get("lambda_gc") if isinstance(entry, Mapping) else None
+        if value is None or not np.isfinite(value):
+            continue
+        upper = entry.get("null_95")
+        beyond = entry.get("beyond")
+        verdict = "" if beyond is None else _verdict_of("beyond it" if beyond else "consistent with run-to-run noise")
+        facts[str(score)] = LambdaFacts(float(value), float("nan") if upper is None else float(upper), verdict)
+    return facts
 
 
 @dataclass
