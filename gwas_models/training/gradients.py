@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,11 +42,18 @@ def per_example_grad_norms(model: nn.Module, inputs: torch.Tensor, targets: torc
 
     Returns
     -------
-    float32 tensor (n,) on the same device.
+    tensor (n,) on the same device, float32 (float64 for a float64 model: a float64 run's
+    ``grand`` keeps float64 precision).
     """
     if _supports_layerwise(model) and not _own_trainable(model):
         return layerwise_grad_norms(model, inputs, targets)
     return vmap_grad_norms(model, inputs, targets)
+
+
+def _norm_dtype(values: torch.Tensor) -> torch.dtype:
+    """Dtype of the squared norms: at least float32 (half-precision sums lose examples' norms),
+    float64 for a float64 model."""
+    return torch.promote_types(values.dtype, torch.float32)
 
 
 def _own_trainable(module: nn.Module) -> list[nn.Parameter]:
@@ -220,7 +228,7 @@ def _chunk_squared_norms(model: nn.Module, recorder: _CallRecorder, x: torch.Ten
             # A model that keeps part of one call's graph for the next (timm's TinyViT caches
             # its attention biases in eval mode) cannot be differentiated chunk after chunk.
             return None
-    squared = torch.zeros(len(x), device=x.device, dtype=torch.float32)
+    squared = torch.zeros(len(x), device=x.device, dtype=_norm_dtype(loss))
     sums: dict[int, torch.Tensor] = {}
     scale = 0.0
     recorder.recording = False
@@ -295,7 +303,7 @@ def _weight_terms(module: nn.Module, layer_input: torch.Tensor, grad_out: torch.
     positions = activations.shape[2]
     flat_a = activations.reshape(n * groups, positions, -1)
     flat_g = g.reshape(n * groups, positions, -1)
-    squared = torch.zeros(n, device=layer_input.device, dtype=torch.float32)
+    squared = torch.zeros(n, device=layer_input.device, dtype=_norm_dtype(grad_out))
     sums: dict[int, torch.Tensor] = {}
     if module.weight.requires_grad:
         squared += _squared_norm_of_outer(flat_g, flat_a).reshape(n, groups).sum(1)
@@ -311,7 +319,7 @@ def _weight_terms(module: nn.Module, layer_input: torch.Tensor, grad_out: torch.
 
 def _batch_norm_terms(module: nn.BatchNorm2d, layer_input: torch.Tensor, grad_out: torch.Tensor, with_sums: bool):
     """Eval-mode batch norm: y = x_hat * weight + bias, per channel."""
-    squared = torch.zeros(layer_input.shape[0], device=layer_input.device, dtype=torch.float32)
+    squared = torch.zeros(layer_input.shape[0], device=layer_input.device, dtype=_norm_dtype(grad_out))
     sums: dict[int, torch.Tensor] = {}
     x_hat = (layer_input - module.running_mean[None, :, None, None]) / torch.sqrt(module.running_var[None, :, None, None] + module.eps)
     for parameter, scaled in ((module.weight, True), (module.bias, False)):
@@ -343,7 +351,7 @@ def _functional_terms(call: _Call, grad_out: torch.Tensor, with_sums: bool):
     per_chunk = max(1, _GRADIENT_ELEMENTS_PER_CHUNK // max(n_own, 1))
     with torch.no_grad():  # torch.func.grad still differentiates; nothing else records a graph
         per_example = vmap(grad(weighted_output), in_dims=(None, 0, 0), chunk_size=per_chunk)(own, example_leaves, grad_out)
-    squared = sum(g.pow(2).flatten(1).sum(1) for g in per_example.values()).float()
+    squared = sum(g.pow(2).flatten(1).sum(1) for g in per_example.values()).to(_norm_dtype(grad_out))
     sums = {id(getattr(module, name)): g.sum(0) for name, g in per_example.items()} if with_sums else {}
     return squared, sums
 
@@ -363,7 +371,7 @@ def vmap_grad_norms(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
 
     Returns
     -------
-    float32 tensor (n,) on the same device.
+    tensor (n,) on the same device, float32 (float64 for a float64 model).
     """
     was_training = model.training
     model.eval()
@@ -386,10 +394,55 @@ def vmap_grad_norms(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
             for start in range(0, len(inputs), chunk):
                 grads = per_example_grads(params, inputs[start : start + chunk], targets[start : start + chunk])
                 squared = sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
-                norms.append(squared.sqrt())
+                norms.append(squared.to(_norm_dtype(squared)).sqrt())
     finally:
         model.train(was_training)
     return torch.cat(norms)
+
+
+def true_class_input_grads(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    of: Sequence[str] = ("logit",),
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Logits and the gradients of each example's true-class probability and/or logit with respect
+    to its own input, from one forward pass.
+
+    In eval mode the examples of a batch do not interact, so the gradient of the sum over the batch
+    gives every example's own input gradient; the same holds over any leading dimensions (the
+    replicates of a batched model, each of which sees only its own slice of the input). Parameter
+    ``.grad`` fields are left untouched (``torch.autograd.grad`` on the input only).
+
+    Parameters
+    ----------
+    forward : callable
+        Maps inputs (*lead, *example_shape) to logits (*lead, n_classes); the model in eval mode.
+    inputs : tensor (*lead, *example_shape)
+        Detached here; for a batched model each replicate's slice must be its own memory (not an
+        ``expand``-ed view), so that every (replicate, example) gets its own gradient.
+    targets : int64 tensor (*lead,)
+    of : sequence of {"probability", "logit"}
+
+    Returns
+    -------
+    logits : tensor (*lead, n_classes), detached
+    grads : dict of the names of ``of`` to tensors shaped as ``inputs``
+    """
+    x = inputs.detach().requires_grad_(True)
+    index = targets[..., None]
+    grads: dict[str, torch.Tensor] = {}
+    with torch.enable_grad():
+        logits = forward(x)
+        picked = {
+            "probability": lambda: logits.softmax(dim=-1).gather(-1, index).sum(),
+            "logit": lambda: logits.gather(-1, index).sum(),
+        }
+        for number, target in enumerate(of):
+            last = number == len(of) - 1
+            (grad_of_target,) = torch.autograd.grad(picked[target](), x, retain_graph=not last)
+            grads[target] = grad_of_target.detach()
+    return logits.detach(), grads
 
 
 def true_class_logits_and_input_grads(
@@ -397,13 +450,7 @@ def true_class_logits_and_input_grads(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and the gradient of each example's true-class logit with respect to its input.
 
-    In eval mode the examples of a batch do not interact, so the gradient of the summed true-class
-    logits gives every example's own input gradient in one backward pass. Parameter ``.grad``
-    fields are left untouched (``torch.autograd.grad`` on the input only).
+    :func:`true_class_input_grads` of an ordinary model: inputs (n, ...), targets (n,).
     """
-    x = inputs.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(x)
-        picked = logits.gather(1, targets[:, None]).sum()
-        (input_grad,) = torch.autograd.grad(picked, x)
-    return logits.detach(), input_grad.detach()
+    logits, grads = true_class_input_grads(model, inputs, targets, ("logit",))
+    return logits, grads["logit"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -195,20 +195,89 @@ def augment_batch(x: torch.Tensor, config: TrainConfig, generator: torch.Generat
     """Random translation (zero padding) and optional horizontal flip, vectorised on the device."""
     if config.augment == "none":
         return x
-    n, _, height, width = x.shape
+    offsets, flip = draw_augmentation(len(x), config, generator, x.device)
+    return apply_augmentation(x, config, offsets, flip)
+
+
+def draw_augmentation(
+    n: int, config: TrainConfig, generator: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The random draws of :func:`augment_batch` for ``n`` images, in the order it makes them.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    config : TrainConfig
+        Its ``augment`` and ``crop_padding`` decide what is drawn.
+    generator : torch.Generator
+        The run's augmentation generator, on ``device``.
+    device : torch.device
+
+    Returns
+    -------
+    offsets : int64 tensor (2, n) or None
+        Row and column offsets of each crop into the padded image (None without cropping).
+    flip : bool tensor (n,) or None
+        Whether each image is mirrored (None without flipping).
+    """
+    offsets = flip = None
+    if config.augment == "none":
+        return offsets, flip
     pad = config.crop_padding
     if pad > 0:
+        offsets = torch.randint(0, 2 * pad + 1, (2, n), device=device, generator=generator)
+    if config.augment == "crop_flip":
+        flip = torch.rand(n, device=device, generator=generator) < 0.5
+    return offsets, flip
+
+
+def apply_augmentation(
+    x: torch.Tensor, config: TrainConfig, offsets: torch.Tensor | None, flip: torch.Tensor | None
+) -> torch.Tensor:
+    """Crop and flip the images ``x`` (n, c, h, w) as drawn by :func:`draw_augmentation`.
+
+    Drawing and applying are apart so that K replicates, each with its own generator, draw as
+    they would alone and are then augmented in one batched pass.
+    """
+    n, _, height, width = x.shape
+    if offsets is not None:
+        pad = config.crop_padding
         padded = F.pad(x, (pad, pad, pad, pad))
-        offsets = torch.randint(0, 2 * pad + 1, (2, n), device=x.device, generator=generator)
         rows = offsets[0][:, None] + torch.arange(height, device=x.device)
         cols = offsets[1][:, None] + torch.arange(width, device=x.device)
         batch = torch.arange(n, device=x.device)[:, None, None]
         # Advanced indexing gives (n, height, width, channels); move channels back.
         x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    if config.augment == "crop_flip":
-        flip = torch.rand(n, device=x.device, generator=generator) < 0.5
+    if flip is not None:
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     return x.contiguous()
+
+
+def augment_replicates(x: torch.Tensor, config: TrainConfig, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """Augment the minibatches of K replicates at once, each with its own generator.
+
+    Parameters
+    ----------
+    x : tensor (K, B, c, h, w)
+        Replicate k's minibatch is ``x[k]``.
+    config : TrainConfig
+    generators : sequence of K torch.Generator
+        Replicate k's augmentation generator: it makes the same draws as :func:`augment_batch`
+        would for ``x[k]`` alone, so replicate k gets the same crops and flips as a run alone.
+
+    Returns
+    -------
+    tensor (K, B, c, h, w)
+    """
+    if config.augment == "none":
+        return x
+    n_replicates, batch = x.shape[:2]
+    draws = [draw_augmentation(batch, config, generator, x.device) for generator in generators]
+    offsets = None if draws[0][0] is None else torch.cat([d[0] for d in draws], dim=1)
+    flip = None if draws[0][1] is None else torch.cat([d[1] for d in draws])
+    flat = apply_augmentation(x.reshape(n_replicates * batch, *x.shape[2:]), config, offsets, flip)
+    return flat.view(x.shape)
 
 
 def learning_rate_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -269,6 +338,11 @@ def train(
         over the unaugmented minibatch, for the paper's forgetting).
     on_epoch : callable(epoch, running_train_accuracy), optional
         Progress hook.
+
+    Notes
+    -----
+    No step reads a device value on the host (on a GPU, the loop never waits for the device): the
+    running accuracy stays on the device and is read once per epoch.
     """
     device = data.x_train.device
     order_generator = _generator(device, streams.order)
