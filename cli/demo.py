@@ -61,6 +61,7 @@ def demo_steps(
     quiet: bool,
     results: Path | None = None,
     analysed: str | None = None,
+    batch_replicates: str = "auto",
 ) -> list[tuple[str, list[str]]]:
     """The demo's commands: (what it shows, argv) pairs, in order."""
     from gwas_models.workflows.associate import comparison_stem, safe_name
@@ -79,7 +80,7 @@ def demo_steps(
             (
                 f"train {runs} runs of {arch}",
                 ["collect", "--arch", arch, "--runs", str(runs), *_collect_options(arch, epochs), "--store", store,
-                 "--workers", str(workers), *quiet_flag],
+                 "--workers", str(workers), "--batch-replicates", batch_replicates, *quiet_flag],
             )
         )  # fmt: skip
     steps += [
@@ -124,7 +125,10 @@ def demo(
     archs: Optional[str] = typer.Option(None, help="Comma-separated architectures instead of the study's; the first two are compared in detail."),
     runs: int = typer.Option(8, help="Runs per architecture."),
     epochs: int = typer.Option(10, help="Training epochs per run."),
-    workers: int = typer.Option(2, help="Runs trained in parallel."),
+    workers: int = typer.Option(2, help="Worker processes training runs in parallel."),
+    batch_replicates: str = typer.Option(
+        "auto", help="Runs each worker trains at once as one batched model (auto: as many as fit; 1: one at a time)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the whole pipeline on the embedded digits data and write an HTML report.
@@ -149,7 +153,7 @@ def demo(
     results = results_folder(directory, study)
     results.mkdir(parents=True, exist_ok=True)
     analysed = ANALYSED.get(study) if archs is None else None
-    steps = demo_steps(directory, arch_list, runs, epochs, workers, quiet, results, analysed)
+    steps = demo_steps(directory, arch_list, runs, epochs, workers, quiet, results, analysed, batch_replicates)
     started = time.perf_counter()
     for index, (what, argv) in enumerate(steps, start=1):
         typer.echo(f"\n[{index}/{len(steps)}] {what}: gwasm {shlex.join(argv)}", err=False)

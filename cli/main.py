@@ -65,6 +65,10 @@ FLAG_OF_PARAMETER = {
     "out_prefix": "--out",
     "selections": "--select",
     "options": "--arch-option",
+    "time_minutes": "--time",
+    "mem_gb": "--mem",
+    "extra": "--slurm-option",
+    "n_replicates": "--batch-replicates",
 }
 
 
