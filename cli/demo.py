@@ -123,7 +123,7 @@ def demo(
         "cnn-vs-vit: resnet20 against a small vision transformer from timm.",
     ),
     archs: Optional[str] = typer.Option(None, help="Comma-separated architectures instead of the study's; the first two are compared in detail."),
-    runs: int = typer.Option(8, help="Runs per architecture."),
+    runs: int = typer.Option(10, help="Runs per architecture."),
     epochs: int = typer.Option(10, help="Training epochs per run."),
     workers: int = typer.Option(2, help="Worker processes training runs in parallel."),
     batch_replicates: str = typer.Option(
@@ -133,7 +133,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the embedded digits data and write an HTML report.
 
-    Trains resnet20, a quarter-width VGG-11 and an MLP (8 runs each), associates, plots, fingerprints,
+    Trains resnet20, a quarter-width VGG-11 and an MLP (10 runs each, 5 at a time per worker as one batched model), associates, plots, fingerprints,
     runs the paper's difficulty analyses and writes gwasm-demo/results/report.html. With
     --study cnn-vs-vit it compares resnet20 with a small ViT from timm instead and writes
     gwasm-demo/results-cnn-vs-vit/report.html. Rerunning reuses the runs already trained.
