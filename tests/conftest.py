@@ -8,6 +8,31 @@ import numpy as np
 import pytest
 
 
+#: A user's model factory for 8x8 grey images: a convolution, then one linear layer.
+SMALL_CNN_FACTORY = (
+    "from torch import nn\n"
+    "def small_cnn(num_classes, in_channels):\n"
+    "    return nn.Sequential(nn.Conv2d(in_channels, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 64, num_classes))\n"
+)
+
+
+@pytest.fixture
+def user_factory(tmp_path, monkeypatch):
+    """``make(package)``: write a package with :data:`SMALL_CNN_FACTORY` as ``package.models``, put
+    it on ``sys.path`` and return its architecture name, ``package.models:small_cnn`` (give each test
+    module a package name of its own: a package imported once stays imported)."""
+
+    def make(package: str) -> str:
+        folder = tmp_path / "code" / package
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        (folder / "models.py").write_text(SMALL_CNN_FACTORY)
+        monkeypatch.syspath_prepend(str(tmp_path / "code"))
+        return f"{package}.models:small_cnn"
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def tiny_digits_npz(tmp_path_factory) -> Path:
     """A small slice of scikit-learn's digits as an ``.npz`` dataset named ``tiny_digits``.

@@ -6,7 +6,6 @@ tests/test_batched_training.py and tests/test_batched_recorder.py; here, what th
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -75,17 +74,8 @@ def test_a_group_trains_only_the_seeds_it_claims(tmp_path, tiny_digits_npz, run_
     assert S.read_provenance(store, RunKey("tiny_digits", "mlp", 1))["batched"] is None
 
 
-def test_a_model_that_cannot_be_batched_trains_one_run_at_a_time_with_a_notice(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm):
-    package = tmp_path / "code" / "gwasm_test_zoo_batched"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "models.py").write_text(
-        "from torch import nn\n"
-        "def small_cnn(num_classes, in_channels):\n"
-        "    return nn.Sequential(nn.Conv2d(in_channels, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 64, num_classes))\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    arch = "gwasm_test_zoo_batched.models:small_cnn"
+def test_a_model_that_cannot_be_batched_trains_one_run_at_a_time_with_a_notice(tmp_path, user_factory, tiny_digits_npz, run_gwasm):
+    arch = user_factory("gwasm_test_zoo_batched")
     store = tmp_path / "store"
     code, out, err = run_gwasm(
         "collect", "--arch", arch, "--dataset", tiny_digits_npz, "--epochs", "1", "--runs", "2", "--batch-replicates", "2", "--scores", "loss", "--store", store, *FAST

@@ -92,17 +92,8 @@ def test_cifar10_and_cifar100_end_to_end(tmp_path, tiny_cifar_root, run_gwasm):
     assert sorted(S.list_datasets(store)) == ["cifar10", "cifar100"]
 
 
-def test_user_factory_end_to_end(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm):
-    package = tmp_path / "code" / "gwasm_test_zoo_c"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "models.py").write_text(
-        "from torch import nn\n"
-        "def small_cnn(num_classes, in_channels):\n"
-        "    return nn.Sequential(nn.Conv2d(in_channels, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 64, num_classes))\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    arch = "gwasm_test_zoo_c.models:small_cnn"
+def test_user_factory_end_to_end(tmp_path, user_factory, tiny_digits_npz, run_gwasm):
+    arch = user_factory("gwasm_test_zoo_c")
     store = tmp_path / "store"
     code, out, err = run_gwasm("collect", "--arch", arch, "--dataset", tiny_digits_npz, "--epochs", "2", "--store", store, *FAST)
     assert code == 0, err

@@ -16,23 +16,10 @@ from gwas_models.formats import store as S
 from gwas_models.formats.configuration import configuration_id, run_configuration
 from gwas_models.formats.store import RunKey
 from gwas_models.scores import LEGACY_COLUMNS, definition_record
-from gwas_models.training import collect as C
 
 torch.set_num_threads(1)
 
-FAST = ["--device", "cpu", "--threads", "1", "-q"]
-
-
-def _count_runs(monkeypatch) -> list[int]:
-    trained: list[int] = []
-    original = C.run_one
-
-    def counting(plan, seed, *args, **kwargs):
-        trained.append(seed)
-        return original(plan, seed, *args, **kwargs)
-
-    monkeypatch.setattr(C, "run_one", counting)
-    return trained
+from test_cli_collect import FAST, _count_runs  # noqa: E402  (a test module of this folder)
 
 
 def _store_entries(store: Path) -> list[str]:

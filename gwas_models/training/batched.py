@@ -29,10 +29,8 @@ channels-last 1.45x. Only the grouped, channels-last form is built.
 from __future__ import annotations
 
 import copy
-import math
-import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,14 +39,13 @@ from torch import nn
 from gwas_models.errors import InputError
 from gwas_models.training.arch_names import parse_arch_name
 from gwas_models.training.models import MLP, CifarResNet, CifarVGG, _BasicBlock, _PoolIfLarger, build_model
-from gwas_models.training.train import (
+from gwas_models.training.train import (  # the loop is train.py's, re-exported here
     DeviceData,
     SeedStreams,
     TrainConfig,
-    _generator,
-    augment_replicates,
-    learning_rate_factor,
+    evaluate_replicates,
     make_optimizer,
+    train_replicates,
 )
 
 __all__ = [
@@ -71,8 +68,6 @@ BATCHABLE_FAMILIES = ("resnet", "imagenet_resnet", "vgg", "mlp")
 _ROOTS = (CifarResNet, CifarVGG, MLP)
 _CONTAINERS = (nn.Sequential, _BasicBlock)
 _STATELESS = (nn.ReLU, nn.Identity, _PoolIfLarger)
-
-BatchedEpochCallback = Callable[[int, list[float]], None]
 
 
 class CannotBatch(InputError):
@@ -320,113 +315,6 @@ def build_batched(
         raise CannotBatch(f"arch: {arch!r} cannot be batched; only the built-in ResNets, VGGs and MLP can", parameter="arch")
     models = [build_model(arch, n_classes, input_shape, s.init).to(device) for s in streams]
     return batch_replicates(models)
-
-
-# ----------------------------------------------------------------------------------------------
-# Training
-# ----------------------------------------------------------------------------------------------
-
-
-def evaluate_replicates(model: BatchedModel, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[float]:
-    """Each replicate's accuracy on ``(x, y)`` in eval mode (NaN for an empty set).
-
-    One host read at the end: the counts stay on the device until then.
-    """
-    if len(y) == 0:
-        return [float("nan")] * model.n_replicates
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros(model.n_replicates, dtype=torch.int64, device=y.device)
-    with torch.no_grad():
-        for start in range(0, len(y), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            correct += (model(xb.expand(model.n_replicates, *xb.shape)).argmax(2) == yb).sum(1)
-    model.train(was_training)
-    return (correct.double() / len(y)).tolist()
-
-
-def train_replicates(
-    model: BatchedModel,
-    data: DeviceData,
-    config: TrainConfig,
-    streams: Sequence[SeedStreams],
-    recorder=None,
-    on_epoch: BatchedEpochCallback | None = None,
-) -> list[dict]:
-    """Train K replicates in place, each as :func:`~gwas_models.training.train.train` would alone.
-
-    Replicate k draws its data order and its crops and flips from generators seeded with
-    ``streams[k]``, exactly as a run alone with that seed; all share the learning-rate schedule.
-    The loss is the sum of the replicates' mean cross-entropies, so each replicate's gradient is
-    its own, and the optimizer (SGD with momentum and weight decay, or AdamW) updates every
-    parameter element on its own, so no replicate's step depends on another's.
-
-    Nothing in a step reads a device value on the host: running accuracies are counted on the
-    device and read once per epoch.
-
-    Parameters
-    ----------
-    model : BatchedModel
-        From :func:`batch_replicates` or :func:`build_batched`, on ``data``'s device.
-    data : DeviceData
-    config : TrainConfig
-    streams : sequence of K SeedStreams
-        The runs' seed streams, in replicate order.
-    recorder : optional
-        A score recorder for K replicates: fed ``before_step(model, example_ids)`` when it
-        ``needs_pre_step``, ``observe(example_ids, logits, targets)`` with example ids and targets
-        of shape (K, B) and logits (K, B, n_classes), and ``end_epoch(model)``.
-    on_epoch : callable(epoch, running_train_accuracies), optional
-        Progress hook, given a list of K accuracies.
-
-    Returns
-    -------
-    list of K dicts
-        ``{"test_accuracy", "train_accuracy", "wall_time_s"}`` as :func:`train` returns, where
-        ``wall_time_s`` is the time of the whole batched training, shared by the K runs.
-    """
-    n_replicates = model.n_replicates
-    if len(streams) != n_replicates:
-        raise InputError(f"streams: {len(streams)} seed streams for {n_replicates} replicates", parameter="streams")
-    device = data.x_train.device
-    order_generators = [_generator(device, s.order) for s in streams]
-    augment_generators = [_generator(device, s.augment) for s in streams]
-    optimizer = make_optimizer(model, config)
-    n_examples = len(data.y_train)
-    steps_per_epoch = math.ceil(n_examples / config.batch_size)
-    started = time.perf_counter()
-    step = 0
-    pre_step = recorder is not None and getattr(recorder, "needs_pre_step", False)
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        orders = torch.stack([torch.randperm(n_examples, device=device, generator=g) for g in order_generators])
-        n_correct = torch.zeros(n_replicates, dtype=torch.int64, device=device)
-        for start in range(0, n_examples, config.batch_size):
-            example_ids = orders[:, start : start + config.batch_size]  # (K, B)
-            x = augment_replicates(data.x_train[example_ids], config, augment_generators)
-            y = data.y_train[example_ids]
-            if pre_step:
-                recorder.before_step(model, example_ids)
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * learning_rate_factor(config, step, steps_per_epoch)
-            logits = model(x)
-            # The sum of K per-replicate means: dividing the total by B gives each its own mean.
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum") / y.shape[1]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if recorder is not None:
-                recorder.observe(example_ids, logits, y)
-            n_correct += (logits.detach().argmax(2) == y).sum(1)
-        if recorder is not None:
-            recorder.end_epoch(model)
-        if on_epoch is not None:
-            on_epoch(epoch, (n_correct.double() / n_examples).tolist())
-    wall = time.perf_counter() - started
-    test = evaluate_replicates(model, data.x_test, data.y_test, config.eval_batch_size)
-    train_accuracy = evaluate_replicates(model, data.x_train, data.y_train, config.eval_batch_size)
-    return [{"test_accuracy": t, "train_accuracy": a, "wall_time_s": wall} for t, a in zip(test, train_accuracy)]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from torch import nn
 
 from gwas_models.data import ImageDataset
 from gwas_models.errors import InputError
+
+if TYPE_CHECKING:  # batched.py builds on this module
+    from gwas_models.training.batched import BatchedModel
 
 Schedule = Literal["cosine", "step", "constant"]
 Optimizer = Literal["sgd", "adamw"]
@@ -296,16 +299,7 @@ def learning_rate_factor(config: TrainConfig, step: int, steps_per_epoch: int) -
 
 def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
     """Accuracy in eval mode (NaN for an empty set)."""
-    if len(y) == 0:
-        return float("nan")
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(y), batch_size):
-            correct += (model(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum().item()
-    model.train(was_training)
-    return correct / len(y)
+    return evaluate_replicates(_OneRun(model), x, y, batch_size)[0]
 
 
 EpochCallback = Callable[[int, float], None]
@@ -344,44 +338,148 @@ def train(
     No step reads a device value on the host (on a GPU, the loop never waits for the device): the
     running accuracy stays on the device and is read once per epoch.
     """
+    # One run is the loop of K replicates with K = 1: the same operations, in the same order.
+    single_recorder = None if recorder is None else _OneRunRecorder(recorder, model)
+    per_epoch = None if on_epoch is None else (lambda epoch, accuracies: on_epoch(epoch, accuracies[0]))
+    (result,) = train_replicates(_OneRun(model), data, config, [streams], recorder=single_recorder, on_epoch=per_epoch)
+    return result
+
+
+class _OneRun(nn.Module):
+    """An ordinary model seen as a batched model of one replicate: input (1, B, ...), logits (1, B, C)."""
+
+    n_replicates = 1
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[0])[None]
+
+
+class _OneRunRecorder:
+    """A recorder of one run fed by the loop of K replicates: it gets the run's own model and
+    minibatches of shape (B,), as from any single-run loop."""
+
+    def __init__(self, recorder, model: nn.Module) -> None:
+        self.recorder = recorder
+        self.model = model
+        self.needs_pre_step = getattr(recorder, "needs_pre_step", False)
+
+    def before_step(self, model: nn.Module, example_ids: torch.Tensor) -> None:
+        self.recorder.before_step(self.model, example_ids[0])
+
+    def observe(self, example_ids: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        self.recorder.observe(example_ids[0], logits[0], targets[0])
+
+    def end_epoch(self, model: nn.Module) -> None:
+        self.recorder.end_epoch(self.model)
+
+
+ReplicateEpochCallback = Callable[[int, list], None]
+
+
+def evaluate_replicates(model: BatchedModel, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[float]:
+    """Each replicate's accuracy on ``(x, y)`` in eval mode (NaN for an empty set).
+
+    One host read at the end: the counts stay on the device until then.
+    """
+    if len(y) == 0:
+        return [float("nan")] * model.n_replicates
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros(model.n_replicates, dtype=torch.int64, device=y.device)
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            correct += (model(xb.expand(model.n_replicates, *xb.shape)).argmax(2) == yb).sum(1)
+    model.train(was_training)
+    return (correct.double() / len(y)).tolist()
+
+
+def train_replicates(
+    model: BatchedModel,
+    data: DeviceData,
+    config: TrainConfig,
+    streams: Sequence[SeedStreams],
+    recorder=None,
+    on_epoch: ReplicateEpochCallback | None = None,
+) -> list[dict]:
+    """Train K replicates in place, each as :func:`~gwas_models.training.train.train` would alone.
+
+    Replicate k draws its data order and its crops and flips from generators seeded with
+    ``streams[k]``, exactly as a run alone with that seed; all share the learning-rate schedule.
+    The loss is the sum of the replicates' mean cross-entropies, so each replicate's gradient is
+    its own, and the optimizer (SGD with momentum and weight decay, or AdamW) updates every
+    parameter element on its own, so no replicate's step depends on another's.
+
+    Nothing in a step reads a device value on the host: running accuracies are counted on the
+    device and read once per epoch.
+
+    Parameters
+    ----------
+    model : BatchedModel
+        From :func:`batch_replicates` or :func:`build_batched`, on ``data``'s device.
+    data : DeviceData
+    config : TrainConfig
+    streams : sequence of K SeedStreams
+        The runs' seed streams, in replicate order.
+    recorder : optional
+        A score recorder for K replicates: fed ``before_step(model, example_ids)`` when it
+        ``needs_pre_step``, ``observe(example_ids, logits, targets)`` with example ids and targets
+        of shape (K, B) and logits (K, B, n_classes), and ``end_epoch(model)``.
+    on_epoch : callable(epoch, running_train_accuracies), optional
+        Progress hook, given a list of K accuracies.
+
+    Returns
+    -------
+    list of K dicts
+        ``{"test_accuracy", "train_accuracy", "wall_time_s"}`` as :func:`train` returns, where
+        ``wall_time_s`` is the time of the whole batched training, shared by the K runs.
+    """
+    n_replicates = model.n_replicates
+    if len(streams) != n_replicates:
+        raise InputError(f"streams: {len(streams)} seed streams for {n_replicates} replicates", parameter="streams")
     device = data.x_train.device
-    order_generator = _generator(device, streams.order)
-    augment_generator = _generator(device, streams.augment)
+    order_generators = [_generator(device, s.order) for s in streams]
+    augment_generators = [_generator(device, s.augment) for s in streams]
     optimizer = make_optimizer(model, config)
     n_examples = len(data.y_train)
     steps_per_epoch = math.ceil(n_examples / config.batch_size)
     started = time.perf_counter()
     step = 0
-    # Only a recorder that asks for it pays for the eval-mode pass before each step.
     pre_step = recorder is not None and getattr(recorder, "needs_pre_step", False)
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(n_examples, device=device, generator=order_generator)
-        n_correct = 0
+        orders = torch.stack([torch.randperm(n_examples, device=device, generator=g) for g in order_generators])
+        n_correct = torch.zeros(n_replicates, dtype=torch.int64, device=device)
         for start in range(0, n_examples, config.batch_size):
-            example_ids = order[start : start + config.batch_size]
-            x = augment_batch(data.x_train[example_ids], config, augment_generator)
+            example_ids = orders[:, start : start + config.batch_size]  # (K, B)
+            x = augment_replicates(data.x_train[example_ids], config, augment_generators)
             y = data.y_train[example_ids]
             if pre_step:
                 recorder.before_step(model, example_ids)
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * learning_rate_factor(config, step, steps_per_epoch)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            # The sum of the K replicates' mean losses (each replicate's gradient is its own); for one
+            # run, exactly the mean cross-entropy of its minibatch.
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten()) * n_replicates
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             if recorder is not None:
                 recorder.observe(example_ids, logits, y)
-            n_correct += (logits.detach().argmax(1) == y).sum()
+            n_correct += (logits.detach().argmax(2) == y).sum(1)
         if recorder is not None:
             recorder.end_epoch(model)
         if on_epoch is not None:
-            on_epoch(epoch, float(n_correct) / n_examples)
+            on_epoch(epoch, (n_correct.double() / n_examples).tolist())
     wall = time.perf_counter() - started
-    return {
-        "test_accuracy": evaluate_accuracy(model, data.x_test, data.y_test, config.eval_batch_size),
-        "train_accuracy": evaluate_accuracy(model, data.x_train, data.y_train, config.eval_batch_size),
-        "wall_time_s": wall,
-    }
+    test = evaluate_replicates(model, data.x_test, data.y_test, config.eval_batch_size)
+    train_accuracy = evaluate_replicates(model, data.x_train, data.y_train, config.eval_batch_size)
+    return [{"test_accuracy": t, "train_accuracy": a, "wall_time_s": wall} for t, a in zip(test, train_accuracy)]
+
+
