@@ -277,6 +277,10 @@ def augment_replicates(x: torch.Tensor, config: TrainConfig, generators: Sequenc
         return x
     n_replicates, batch = x.shape[:2]
     draws = [draw_augmentation(batch, config, generator, x.device) for generator in generators]
+    if n_replicates == 1:
+        # A run alone: its minibatch keeps the memory layout augment_batch gives it (with one
+        # channel, the crop leaves channels-last strides), so the same kernels give the same bits.
+        return apply_augmentation(x[0], config, *draws[0])[None]
     offsets = None if draws[0][0] is None else torch.cat([d[0] for d in draws], dim=1)
     flip = None if draws[0][1] is None else torch.cat([d[1] for d in draws])
     flat = apply_augmentation(x.reshape(n_replicates * batch, *x.shape[2:]), config, offsets, flip)
