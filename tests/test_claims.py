@@ -95,6 +95,41 @@ def test_a_claim_without_heartbeat_goes_stale_after_the_timeout(tmp_path):
     held.release()
 
 
+def _fake_squeue(folder: Path, script: str) -> str:
+    """A PATH whose ``squeue`` runs ``script`` (bash)."""
+    folder.mkdir()
+    (folder / "squeue").write_text("#!/bin/bash\n" + script + "\n")
+    (folder / "squeue").chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize(
+    "squeue, stale",
+    [
+        ("exit 0", True),  # the queue holds no such job: it ended (cancelled, failed, done)
+        ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", True),
+        ("echo RUNNING", False),
+        ("echo PENDING", False),  # requeued after preemption: its run will restart
+        ("echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1", False),
+    ],
+)
+def test_a_claim_of_another_nodes_job_that_has_left_the_queue_is_stale(tmp_path, monkeypatch, squeue, stale):
+    path = tmp_path / ".seed=0.claim"
+    content = {"host": "othernode", "pid": 1, "job_id": "812_3", "started_at": "2024-01-01T00:00:00+00:00", "token": "ab"}
+    path.write_text(json.dumps(content))
+    monkeypatch.setenv("PATH", _fake_squeue(tmp_path / "bin", squeue))
+    reason = claims.read_claim(path).stale_reason(600)
+    assert (reason == "its SLURM job 812_3 has ended") if stale else reason is None
+
+
+def test_without_squeue_a_job_claim_counts_by_its_heartbeat(tmp_path, monkeypatch):
+    path = tmp_path / ".seed=0.claim"
+    path.write_text(json.dumps({"host": "othernode", "pid": 1, "job_id": "812_3", "started_at": None, "token": "ab"}))
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert claims.slurm_job_ended("812_3") is None
+    assert claims.read_claim(path).is_live(600)
+
+
 def test_a_half_written_claim_is_live_until_its_heartbeat_is_old(tmp_path):
     path = write_claim(tmp_path / ".seed=0.claim", raw='{"host": "a')
     info = claims.read_claim(path)

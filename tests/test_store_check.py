@@ -18,7 +18,6 @@ import torch
 
 from gwas_models.formats import store as S
 from gwas_models.formats.store import RunKey
-from gwas_models.training import collect as C
 
 torch.set_num_threads(1)
 
@@ -115,8 +114,13 @@ def test_check_of_a_clean_store_and_conflicting_views(tmp_path, run_gwasm):
     assert code == 2 and err.startswith("gwasm: error: --claim-timeout must be a positive number")
 
 
-def test_pending_lists_claims_live_and_stale(tmp_path, run_gwasm):
+def test_pending_lists_claims_live_and_stale(tmp_path, run_gwasm, monkeypatch):
     store = tmp_path / "store"
+    # node3's job is still in the queue (a job that left it makes its claim stale: test_claims.py)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "squeue").write_text("#!/bin/bash\necho RUNNING\n")
+    (tmp_path / "bin" / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     fake_run(store, 0)
     claim(store, RunKey("d", "a", 1), host="node3", pid=4711, age=5, job_id="812_1")
     claim(store, RunKey("d", "a", 2), pid=dead_pid())

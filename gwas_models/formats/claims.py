@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -140,6 +141,10 @@ class ClaimInfo:
         """Why the claim is stale, or None while it is live."""
         if self.host == socket.gethostname() and self.pid is not None and not process_alive(self.pid):
             return f"process {self.pid} on {self.host} is gone"
+        # On another node the pid says nothing; a SLURM job the queue no longer holds says enough
+        # (a task cancelled with scancel never released its claim: submitit ignores SIGTERM).
+        if self.job_id is not None and self.host != socket.gethostname() and slurm_job_ended(self.job_id):
+            return f"its SLURM job {self.job_id} has ended"
         age = self.age(now)
         if age >= stale_after:
             return f"no heartbeat for {age:.0f} s"
@@ -148,6 +153,20 @@ class ClaimInfo:
     def is_live(self, stale_after: float, now: float | None = None) -> bool:
         """Whether a collector may still be training the run (see :meth:`stale_reason`)."""
         return self.stale_reason(stale_after, now) is None
+
+
+def slurm_job_ended(job_id: str) -> bool | None:
+    """Whether SLURM's queue no longer holds job (or array task) ``job_id``: True when squeue
+    knows nothing of it, False while it is pending, running, requeued or suspended, None when
+    squeue cannot tell (not installed, controller unreachable)."""
+    try:
+        result = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        # An id the controller has forgotten is an error; any other error says nothing.
+        return True if "invalid job id" in result.stderr.lower() else None
+    return not result.stdout.strip()
 
 
 def process_alive(pid: int) -> bool:
