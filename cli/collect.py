@@ -127,10 +127,10 @@ def collect(
         help="Score definitions to record: 'paper' (default: the paper's code's definitions, every bare name), "
         "'all' (those and every named variant), or a comma-separated list mixing both, e.g. "
         "loss,vog:agarwal,forgetting:toneva. Cost against plain training, measured for resnet20 on digits "
-        "(CPU time, 1 thread): paper 2.2x (on their own: the eval-mode pass before each step, for forgetting "
-        "and consistently_learned, 1.4x; the eval pass at every epoch end with VoG's input gradients 1.6x), "
-        "1.8x with --vog-checkpoints 8; all 2.5x; the presentation variants (loss:presentations, "
-        "aum:pleiss, forgetting:toneva, ...) are free (1.03x).",
+        "(30 epochs, 1 thread): paper 2.1x (on their own: the eval-mode pass before each step, for forgetting "
+        "and consistently_learned, 1.3x; the eval pass at every epoch end with VoG's input gradients 1.6x), "
+        "1.8x with --vog-checkpoints 8; all 2.4x; the presentation variants (loss:presentations, "
+        "aum:pleiss, forgetting:toneva, ...) are nearly free (1.05x).",
     ),
     keep_trajectories: bool = typer.Option(False, help="Also keep float16 per-epoch loss/correct/margin."),
     store: Optional[str] = typer.Option(None, help="Run store (default $GWASM_STORE or ./gwasm-store)."),

@@ -101,3 +101,13 @@ def test_bad_batch_replicates_is_one_line_and_trains_nothing(tmp_path, tiny_digi
     line = assert_one_error_line(code, err)
     assert "--batch-replicates must be a positive integer or 'auto'" in line
     assert_nothing_half_written(store)
+
+
+def test_auto_is_refused_for_slurm_tasks_on_an_accelerator_this_host_cannot_measure(tmp_path, tiny_digits_npz, run_gwasm):
+    store = tmp_path / "store"
+    code, _, err = run_gwasm(
+        "collect", "--arch", "mlp", "--dataset", tiny_digits_npz, "--store", store, "--executor", "slurm", "--device", "cuda", "--batch-replicates", "auto"
+    )
+    line = assert_one_error_line(code, err)
+    assert line.startswith("gwasm: error: --batch-replicates 'auto' measures the memory of this machine's device") and "executor 'slurm'" in line
+    assert_nothing_half_written(store)

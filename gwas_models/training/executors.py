@@ -811,7 +811,7 @@ def check_executor(executor: str, workers: int, slurm: SlurmOptions | None) -> N
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", parameter="executor")
     if executor == "slurm" and workers != 1:
-        raise InputError(f"workers applies to executor 'local' only (each SLURM task trains one run), got {workers}", parameter="workers")
+        raise InputError(f"workers applies to executor 'local' only (each SLURM task trains one run, or one group of batched replicates), got {workers}", parameter="workers")
     if executor == "local" and slurm is not None:
         raise InputError("executor 'local' takes no SLURM settings (partition, time, memory, ...): they apply to executor 'slurm'", parameter="executor")
 

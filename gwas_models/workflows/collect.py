@@ -129,6 +129,12 @@ def collect_runs(
     check_executor(executor, workers, slurm)
     # The submitting host may have no GPU: leave an explicit accelerator to the compute nodes.
     plan_device = "cpu" if executor == "slurm" and device in ("cuda", "mps") else device
+    if plan_device != device and batch_replicates == "auto":
+        raise InputError(
+            f"batch_replicates 'auto' measures the memory of this machine's device, not of the compute nodes' {device}: "
+            "give a number of runs per task with executor 'slurm'",
+            parameter="batch_replicates",
+        )
 
     config = make_config(preset, **dict(overrides or {}))
     seed_list = parse_seeds(seeds, runs) if seeds is None or isinstance(seeds, str) else sorted(set(seeds))
