@@ -27,6 +27,14 @@ torch.set_num_threads(1)
 FAST = ["--device", "cpu", "--threads", "1", "-q"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_queue_answers():
+    # squeue's answers are reused for a few seconds; each test brings its own queue.
+    claims._queue_answers.clear()
+    yield
+    claims._queue_answers.clear()
+
+
 def dead_pid() -> int:
     """The pid of a process of this host that has exited (and been waited for)."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -120,6 +128,16 @@ def test_a_claim_of_another_nodes_job_that_has_left_the_queue_is_stale(tmp_path,
     monkeypatch.setenv("PATH", _fake_squeue(tmp_path / "bin", squeue))
     reason = claims.read_claim(path).stale_reason(600)
     assert (reason == "its SLURM job 812_3 has ended") if stale else reason is None
+
+
+def test_the_queue_is_asked_once_per_job_while_a_collector_plans(tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", _fake_squeue(tmp_path / "bin", f"echo x >> {calls}; echo RUNNING"))
+    path = tmp_path / ".seed=0.claim"
+    path.write_text(json.dumps({"host": "othernode", "pid": 1, "job_id": "900_1", "started_at": None, "token": "ab"}))
+    for _ in range(3):  # cleaning, choosing seeds, taking it over: the same claim judged again
+        assert claims.read_claim(path).is_live(600)
+    assert calls.read_text().count("x") == 1
 
 
 def test_without_squeue_a_job_claim_counts_by_its_heartbeat(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from gwas_models.formats import claims
 from gwas_models.formats import store as S
 from gwas_models.formats.store import RunKey
 
@@ -70,6 +71,14 @@ def damaged_store(tmp_path):
     tombstone.touch()
     age_path(tombstone, 300)
     return store
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queue_answers():
+    # squeue's answers are reused for a few seconds; each test brings its own queue.
+    claims._queue_answers.clear()
+    yield
+    claims._queue_answers.clear()
 
 
 def test_check_reports_every_kind_of_damage_and_leftover(damaged_store):

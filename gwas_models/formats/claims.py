@@ -155,10 +155,29 @@ class ClaimInfo:
         return self.stale_reason(stale_after, now) is None
 
 
+#: Seconds an answer of squeue that a job is still queued (or that squeue cannot tell) is reused:
+#: a collector judges every claim a few times while it plans (cleaning, then choosing seeds).
+QUEUE_ANSWER_TTL = 10.0
+_queue_answers: dict[str, tuple[float, bool | None]] = {}
+
+
 def slurm_job_ended(job_id: str) -> bool | None:
     """Whether SLURM's queue no longer holds job (or array task) ``job_id``: True when squeue
     knows nothing of it, False while it is pending, running, requeued or suspended, None when
-    squeue cannot tell (not installed, controller unreachable)."""
+    squeue cannot tell (not installed, controller unreachable).
+
+    A job that has left the queue never comes back, so that answer is kept; the others are
+    reused for :data:`QUEUE_ANSWER_TTL` seconds.
+    """
+    asked_at, answer = _queue_answers.get(job_id, (float("-inf"), None))
+    if answer is True or time.monotonic() - asked_at < QUEUE_ANSWER_TTL:
+        return answer
+    answer = _ask_squeue(job_id)
+    _queue_answers[job_id] = (time.monotonic(), answer)
+    return answer
+
+
+def _ask_squeue(job_id: str) -> bool | None:
     try:
         result = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
