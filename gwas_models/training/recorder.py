@@ -47,6 +47,7 @@ from gwas_models import scores as score_defs
 from gwas_models.errors import InputError
 from gwas_models.scores import default_early_epoch, default_vog_epochs
 from gwas_models.training.gradients import per_example_grad_norms, true_class_input_grads
+from gwas_models.training.train import OneRun
 
 __all__ = ["ScoreRecorder", "default_early_epoch", "default_vog_epochs"]
 
@@ -369,7 +370,7 @@ class ScoreRecorder:
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Logits (K, batch, n_classes) of inputs (K, batch, *example_shape)."""
-        logits = model(x) if self._is_batched(model) else model(x[0])[None]
+        logits = (model if self._is_batched(model) else OneRun(model))(x)
         expected = (*x.shape[:2], self.n_classes)
         if tuple(logits.shape) != expected:
             raise InputError(f"model gave logits of shape {tuple(logits.shape)} for inputs {tuple(x.shape)}, expected {expected}", parameter="model")

@@ -303,7 +303,7 @@ def learning_rate_factor(config: TrainConfig, step: int, steps_per_epoch: int) -
 
 def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
     """Accuracy in eval mode (NaN for an empty set)."""
-    return evaluate_replicates(_OneRun(model), x, y, batch_size)[0]
+    return evaluate_replicates(OneRun(model), x, y, batch_size)[0]
 
 
 EpochCallback = Callable[[int, float], None]
@@ -345,12 +345,16 @@ def train(
     # One run is the loop of K replicates with K = 1: the same operations, in the same order.
     single_recorder = None if recorder is None else _OneRunRecorder(recorder, model)
     per_epoch = None if on_epoch is None else (lambda epoch, accuracies: on_epoch(epoch, accuracies[0]))
-    (result,) = train_replicates(_OneRun(model), data, config, [streams], recorder=single_recorder, on_epoch=per_epoch)
+    (result,) = train_replicates(OneRun(model), data, config, [streams], recorder=single_recorder, on_epoch=per_epoch)
     return result
 
 
-class _OneRun(nn.Module):
-    """An ordinary model seen as a batched model of one replicate: input (1, B, ...), logits (1, B, C)."""
+class OneRun(nn.Module):
+    """An ordinary model seen as a batched model of one replicate: input (1, B, ...), logits (1, B, C).
+
+    What lets the loop of K replicates (:func:`train_replicates`) and the score recorder take a
+    single run's model.
+    """
 
     n_replicates = 1
 
