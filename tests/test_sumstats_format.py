@@ -66,6 +66,30 @@ def test_one_tsv_per_score_and_the_long_table_in_parquet(tmp_path, study):
     assert all(pd.api.types.is_float_dtype(plain[c]) for c in ("P", "T_STAT", "BETA", "SE", "BONF"))
 
 
+def test_every_number_of_the_tsv_reads_back_as_the_same_double(tmp_path, study):
+    table = study.pairs[0].sumstats
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v")
+    from_tsvs = pd.concat([read_sumstats(path) for path in paths.tsv.values()], ignore_index=True)
+    float_columns = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    assert {"MEAN_A", "SD_B", "BETA", "SE", "T_STAT", "DF", "NEG_LOG10_P", "FDR_BH"} <= set(float_columns)
+    for column in float_columns:
+        written, kept = from_tsvs[column].to_numpy(), table[column].to_numpy()
+        held = ~(kept < np.finfo(np.float64).tiny)  # p below the smallest normal double: from log space
+        np.testing.assert_array_equal(written[held], kept[held], err_msg=column)
+
+
+@pytest.mark.parametrize("class_name", ['with\ttab', 'with "quotes"', "with\nnewline", "plain"])
+def test_text_that_needs_quoting_is_quoted_and_reads_back(tmp_path, study, class_name):
+    table = study.pairs[0].sumstats.copy()
+    table["#CHROM"] = table["#CHROM"].astype(str).where(table["ID"] != 7, class_name)
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v")
+    text = paths.tsv["loss"].read_text()
+    assert ('"' in text) == (class_name != "plain")  # only a value that needs it is quoted
+    plain = pd.read_csv(paths.tsv["loss"], sep="\t", keep_default_na=False)
+    assert plain.loc[plain["ID"] == 7, "#CHROM"].item() == class_name
+    assert len(plain) == 120 and plain["SCORE"].eq("loss").all()
+
+
 def test_files_of_older_versions_still_load(tmp_path, study):
     table = study.pairs[0].sumstats
     paths = write_sumstats(table, tmp_path / "toy", "r", "v")
