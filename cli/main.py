@@ -143,6 +143,12 @@ def _click_command(args: list[str]):
     return group
 
 
+def _os_error_message(error: OSError) -> str:
+    """One line for an error the system raised: what it said, and the file when it is known."""
+    said = " ".join(str(error.strerror or error).split())
+    return f"{said}: {error.filename}" if error.filename else said
+
+
 def main(argv: list[str] | None = None, history_dir: str | os.PathLike | None = None) -> int:
     """Run `gwasm`; return the exit code (the console script exits with it).
 
@@ -161,8 +167,8 @@ def main(argv: list[str] | None = None, history_dir: str | os.PathLike | None = 
         code = _fail(error.format_message().replace("\n", " "))
     except (_ABORT, KeyboardInterrupt):
         code = _fail("interrupted", 130)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
-        code = _fail(f"{error.strerror}: {error.filename}")
+    except OSError as error:  # the system refused (a missing file, a full disk, a lost mount): not a bug
+        code = _fail(_os_error_message(error))
     except Exception as error:  # a bug: still one line unless the user asks for the traceback
         if os.environ.get("GWASM_DEBUG"):
             raise

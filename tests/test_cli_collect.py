@@ -261,6 +261,22 @@ def test_internal_error_is_one_line(tmp_path, monkeypatch, tiny_digits_npz, run_
     assert "internal error" in line and "boom" in line and "GWASM_DEBUG" in line
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [OSError(28, "No space left on device"), OSError("No space left on device (os error 28)"), FileNotFoundError(2, "No such file or directory", "/gone/x")],
+)
+def test_an_error_of_the_system_is_one_line_and_not_called_a_bug(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm, refusal):
+    monkeypatch.delenv("GWASM_DEBUG", raising=False)
+
+    def refused(*args, **kwargs):
+        raise refusal
+
+    monkeypatch.setattr(C, "run_one", refused)
+    code, _, err = run_gwasm("collect", "--arch", "mlp", "--dataset", tiny_digits_npz, "--epochs", "1", "--store", tmp_path / "s", *FAST)
+    line = assert_one_error_line(code, err)  # exit 2, as for any error that is not a bug
+    assert "internal error" not in line and ("No space left on device" in line or line.endswith("No such file or directory: /gone/x"))
+
+
 def test_multiline_internal_error_is_still_one_line(tmp_path, monkeypatch, tiny_digits_npz, run_gwasm):
     monkeypatch.delenv("GWASM_DEBUG", raising=False)
 
