@@ -26,6 +26,13 @@ The model of one score of run r (architecture g, seed s) on example j of class c
   architecture (same data order), sd ``seed_sd``: it is what a paired test removes.
 * ``sign``: +1 when higher values of the score mean harder, -1 otherwise, so a positive effect
   always makes the example harder.
+
+With ``link`` other than ``"identity"``, the value above is a latent difficulty and the score is
+a function of it, as real scores are: ``"softplus"`` gives a positive, skewed, loss-like score;
+``"logistic"`` a score bounded in (0, 1) that saturates for easy examples, like confidence;
+``"binomial"`` a count over ``n_trials`` eval passes divided by ``n_trials`` (accuracy-like:
+heavily tied, with a ceiling). A global shift of the latent difficulty is then a *nonlinear*
+change of the score: large for examples in mid-range, nil for examples at the ceiling.
 """
 
 from __future__ import annotations
@@ -34,12 +41,15 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy import special
 
 from gwas_models.errors import InputError
 from gwas_models.matrix import ScoreMatrix
 from gwas_models.scores import SCORES
 
 DEFAULT_RUNS: Mapping[str, int] = {"A": 20, "B": 20}
+#: Observation models of :func:`simulate_score_matrix`: the score as a function of the latent value.
+LINKS: tuple[str, ...] = ("identity", "softplus", "logistic", "binomial")
 
 
 def simulate_score_matrix(
@@ -48,7 +58,7 @@ def simulate_score_matrix(
     runs: Mapping[str, int] | None = None,
     *,
     effect_examples: Sequence[int] | np.ndarray = (),
-    effect_size: float = 0.0,
+    effect_size: float | Sequence[float] | np.ndarray = 0.0,
     effect_arch: str | None = None,
     global_shift: float = 0.0,
     shift_arch: str | None = None,
@@ -63,6 +73,9 @@ def simulate_score_matrix(
     higher_is_harder: bool | None = None,
     dataset: str = "simulated",
     difficulty: np.ndarray | None = None,
+    difficulty_mean: float = 0.0,
+    link: str = "identity",
+    n_trials: int = 10,
 ) -> ScoreMatrix:
     """One score of many simulated runs, with planted per-example effects and an optional shift.
 
@@ -76,8 +89,9 @@ def simulate_score_matrix(
         Default ``{"A": 20, "B": 20}``. Runs of each architecture get seeds 0, 1, ...
     effect_examples : sequence of int
         Indices of the examples that get the planted effect.
-    effect_size : float
-        The planted effect in units of ``noise_sd`` (positive: harder in ``effect_arch``).
+    effect_size : float or array (len(effect_examples),)
+        The planted effect in units of ``noise_sd`` (positive: harder in ``effect_arch``); an
+        array gives each planted example its own (e.g. random signs).
     effect_arch : str, optional
         Architecture that carries the effect (default: the last one).
     global_shift : float
@@ -94,6 +108,12 @@ def simulate_score_matrix(
     dataset : str
     difficulty : array (n_examples,), optional
         Baseline difficulty to use instead of drawing one (to share it between scores).
+    difficulty_mean : float
+        Mean of the drawn difficulty (negative: most examples easy, as on real training sets).
+    link : {"identity", "softplus", "logistic", "binomial"}
+        The score as a function of the latent value (see the module docstring).
+    n_trials : int
+        Eval passes counted by ``link="binomial"``.
 
     Returns
     -------
@@ -117,9 +137,14 @@ def simulate_score_matrix(
     if higher_is_harder is None:
         higher_is_harder = SCORES[score].higher_is_harder if score in SCORES else True
     sign = 1.0 if higher_is_harder else -1.0
+    if link not in LINKS:
+        raise InputError(f"link must be one of {', '.join(LINKS)}, got {link!r}", parameter="link")
+    if n_trials < 1:
+        raise InputError(f"n_trials must be positive, got {n_trials}", parameter="n_trials")
+    effect = np.broadcast_to(np.asarray(effect_size, dtype=np.float64), effect_examples.shape)
 
     if difficulty is None:
-        difficulty = rng.normal(0.0, difficulty_sd, n_examples)
+        difficulty = rng.normal(difficulty_mean, difficulty_sd, n_examples)
     difficulty = np.asarray(difficulty, dtype=np.float64)
     if difficulty.shape != (n_examples,):
         raise InputError(f"difficulty must have shape ({n_examples},)")
@@ -132,7 +157,7 @@ def simulate_score_matrix(
         n_runs = int(runs[arch])
         harder = difficulty.copy()
         if arch == effect_arch and effect_examples.size:
-            harder[effect_examples] += effect_size * noise_sd
+            harder[effect_examples] += effect * noise_sd
         if arch == shift_arch:
             harder += global_shift * noise_sd
         block = sign * harder + rng.normal(0.0, noise_sd, (n_runs, n_examples))
@@ -142,7 +167,7 @@ def simulate_score_matrix(
             block += seed_noise[:n_runs]
         # Drawn last, so that without them the draws (and every seeded simulation) stay as they were.
         block = _apply_run_effects(rng, block, example_labels, n_classes, run_scale_sd, class_shift_sd)
-        blocks.append(block)
+        blocks.append(_observe(rng, block, link, n_trials))
         groups += [arch] * n_runs
         seeds += list(range(n_runs))
     example_id = np.arange(n_examples)
@@ -157,6 +182,17 @@ def simulate_score_matrix(
         dataset=dataset,
         higher_is_harder=bool(higher_is_harder),
     )
+
+
+def _observe(rng: np.random.Generator, latent: np.ndarray, link: str, n_trials: int) -> np.ndarray:
+    """The score of a latent value under ``link`` (oriented already: higher latent, higher score)."""
+    if link == "softplus":
+        return np.logaddexp(0.0, latent)
+    if link == "logistic":
+        return special.expit(latent)
+    if link == "binomial":
+        return rng.binomial(n_trials, special.expit(latent)) / n_trials
+    return latent
 
 
 def _apply_run_effects(
