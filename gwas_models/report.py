@@ -33,6 +33,7 @@ import pandas as pd
 from gwas_models import __version__
 from gwas_models.errors import ResultsError
 from gwas_models.formats.atomic import write_text_atomic
+from gwas_models.formats.fingerprint_file import PROCEDURE_CHOSEN, SCORE_CHOSEN_PER_SPLIT
 from gwas_models.formats.sumstats import LOG_SUFFIX, PARQUET_SUFFIX, comparison_stem_of, read_sumstats, read_sumstats_metadata
 from gwas_models.formats.sumstats_schema import (
     ADJUST_COLUMNS,
@@ -639,8 +640,9 @@ def _comparison_summary_html(comparison: Comparison, images: ImageSource) -> str
 
 
 def _fingerprint_summary_html(tables: Iterable[Path], saved: Iterable[Path]) -> str:
-    """Held-out accuracy of identifying the architecture from the top-K markers, per score
-    (evaluation TSVs), and that of each saved fingerprint (its provenance)."""
+    """Held-out accuracy of identifying the architecture from the top-K markers (evaluation
+    TSVs): the score chosen inside each split first, the per-score accuracies as a description;
+    and that of each saved fingerprint (its provenance)."""
     lines = []
     for path in tables:
         line = _evaluation_sentence(path)
@@ -661,14 +663,30 @@ def _evaluation_sentence(path: Path) -> str:
         return ""
     if "SELECT" in frame.columns:
         frame = frame[frame["SELECT"].astype(str) == "top"]
-    frame = frame.dropna(subset=["MEAN_ACCURACY"]).sort_values("MEAN_ACCURACY", ascending=False)
+    frame = frame.dropna(subset=["MEAN_ACCURACY"])
     if frame.empty:
         return ""
-    k = f" {int(frame['K'].iloc[0])}" if "K" in frame.columns and pd.notna(frame["K"].iloc[0]) else ""
-    archs = f" ({html.escape(str(frame['ARCHS'].iloc[0]).replace(',', ' vs '))})" if "ARCHS" in frame.columns else ""
+    chosen = frame[frame["SCORE"].astype(str) == SCORE_CHOSEN_PER_SPLIT]
+    frame = frame[frame["SCORE"].astype(str) != SCORE_CHOSEN_PER_SPLIT].sort_values("MEAN_ACCURACY", ascending=False)
+    k = f" {int(frame['K'].iloc[0])}" if "K" in frame.columns and not frame.empty and pd.notna(frame["K"].iloc[0]) else ""
+    archs = f" ({html.escape(str(frame['ARCHS'].iloc[0]).replace(',', ' vs '))})" if "ARCHS" in frame.columns and not frame.empty else ""
     scores = ", ".join(f"{html.escape(str(s))} {_accuracy_text(row)}" for s, (_, row) in zip(frame["SCORE"], frame.iterrows()))
-    chance = f"; chance {frame['CHANCE'].iloc[0]:.2f}" if "CHANCE" in frame.columns and pd.notna(frame["CHANCE"].iloc[0]) else ""
-    return f"Held-out accuracy of the top{k} markers{archs}: {scores}{chance}. <small>{html.escape(path.name)}</small>"
+    chance = f"; chance {frame['CHANCE'].iloc[0]:.2f}" if "CHANCE" in frame.columns and not frame.empty and pd.notna(frame["CHANCE"].iloc[0]) else ""
+    source = f"<small>{html.escape(path.name)}</small>"
+    if not chosen.empty:
+        row = chosen.iloc[0]
+        picks = str(row["CHOSEN"]).replace(":", " in ").replace(",", ", ") if "CHOSEN" in chosen.columns and pd.notna(row.get("CHOSEN")) else ""
+        picked = f" (chosen: {html.escape(picks)} of {int(row['N_SPLITS'])} splits)" if picks and "N_SPLITS" in chosen.columns else ""
+        return (
+            f"Held-out accuracy of the top{k} markers{archs}, score chosen inside each split: {_accuracy_text(row)}{picked}{chance}. "
+            f"Per score, descriptive (the best of them was picked on the splits it is scored on): {scores}. {source}"
+        )
+    if len(frame) > 1:
+        return (
+            f"Held-out accuracy of the top{k} markers{archs} per score, descriptive (picking the best of them on these same "
+            f"splits would overstate it): {scores}{chance}. {source}"
+        )
+    return f"Held-out accuracy of the top{k} markers{archs}: {scores}{chance}. {source}"
 
 
 def _accuracy_text(row: Mapping[str, Any]) -> str:
@@ -691,7 +709,14 @@ def _saved_fingerprint_sentence(path: Path) -> str:
     what = f"Saved fingerprint {html.escape(path.name)}: score {html.escape(str(payload.get('score')))}, {markers} markers"
     if not isinstance(record, dict) or record.get("mean") is None:
         return what + " (no held-out accuracy recorded)."
-    return what + f", held-out accuracy {_accuracy_text({'MEAN_ACCURACY': record['mean'], 'LOW': record.get('low'), 'HIGH': record.get('high')})}."
+    accuracy = _accuracy_text({"MEAN_ACCURACY": record["mean"], "LOW": record.get("low"), "HIGH": record.get("high")})
+    if record.get("procedure") == PROCEDURE_CHOSEN:
+        considered = record.get("scores_considered") or []
+        among = f" among {len(considered)}" if considered else ""
+        return what + f" (chosen by cross-validation{among}), held-out accuracy {accuracy} with the score chosen inside each split."
+    if record.get("procedure") is None:
+        return what + f", held-out accuracy {accuracy} (recorded before the score's choice was nested: optimistic if it was picked among several)."
+    return what + f", held-out accuracy {accuracy}."
 
 
 def _summary_html(comparisons: list[Comparison], inputs: ReportInputs) -> str:

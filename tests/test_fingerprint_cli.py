@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_models.analysis.fingerprint_evaluation import SUMMARY_COLUMNS
-from gwas_models.formats.fingerprint_file import load_fingerprint
+from gwas_models.formats.fingerprint_file import PROCEDURE_CHOSEN, PROCEDURE_GIVEN, SCORE_CHOSEN_PER_SPLIT, SUMMARY_COLUMNS
+from gwas_models.workflows.fingerprint import load_fingerprint
 from gwas_models.formats.store import RunKey, load_score_matrices, run_table, write_dataset_info, write_run
 
 N_EXAMPLES = 200
@@ -86,13 +86,16 @@ def test_fingerprint_writes_table_and_chart_and_prints_the_table(run_gwasm, stor
     assert code == 0, err
     table = pd.read_csv(f"{prefix}.tsv", sep="\t")
     assert tuple(table.columns) == SUMMARY_COLUMNS
-    assert list(table["SCORE"].unique()) == list(SCORES)  # --score all: every recorded score
+    # --score all: the score chosen inside each split (issue 20), then every recorded score.
+    assert list(table["SCORE"].unique()) == [SCORE_CHOSEN_PER_SPLIT, *SCORES]
+    assert table["CHOSEN"].iloc[0] in ("loss:3", "aum:3", "loss:2,aum:1", "aum:2,loss:1") and table["CHOSEN"].iloc[1:].isna().all()
     assert sorted(table["SELECT"].unique()) == ["bottom", "random", "top"]
     assert (table["N_TRAIN_RUNS"] == 6).all() and (table["N_HELDOUT_RUNS"] == 6).all()
     assert (table.loc[table["SELECT"] == "top", "MEAN_ACCURACY"] == 1.0).all()
     assert Path(f"{prefix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in prefix.parent.iterdir()) == ["tiny.fingerprint.png", "tiny.fingerprint.tsv"]
     assert "MEAN_ACCURACY" in out and "random" in out
+    assert "score chosen inside each split (nested cross-validation" in out and "The per-score rows are descriptive" in out
 
 
 def test_default_prefix_is_under_gwasm_results(run_gwasm, store, tmp_path, monkeypatch):
@@ -103,13 +106,35 @@ def test_default_prefix_is_under_gwasm_results(run_gwasm, store, tmp_path, monke
     assert {"tiny.fingerprint.png", "tiny.fingerprint.tsv"} <= written
 
 
-def test_save_with_all_scores_keeps_the_best_one(run_gwasm, store, tmp_path):
+def test_save_with_all_scores_chooses_by_cross_validation_and_records_the_nested_accuracy(run_gwasm, store, tmp_path):
+    """Changed with issue 20: the score was the one with the best per-score held-out accuracy, and
+    that accuracy, chosen and scored on the same splits, was recorded."""
     path = tmp_path / "best.json"
     code, out, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--save", path, "--out", tmp_path / "p", *FAST)
     assert code == 0, err
     fitted = load_fingerprint(path)
-    assert fitted.score in SCORES and f"saved the {fitted.score} (best top-K held-out accuracy)" in out
+    assert fitted.score in SCORES and f"saved the {fitted.score} (score chosen by cross-validation over the runs)" in out
     assert fitted.n_markers == 8 and fitted.classes == ("A", "B")
+    heldout = fitted.heldout_accuracy
+    assert heldout["procedure"] == PROCEDURE_CHOSEN and heldout["scores_considered"] == list(SCORES)
+    assert sum(heldout["chosen_in_splits"].values()) == 3 and heldout["inner_splits"] == 5
+    table = pd.read_csv(tmp_path / "p.tsv", sep="\t")
+    assert heldout["mean"] == table.loc[table["SCORE"] == SCORE_CHOSEN_PER_SPLIT, "MEAN_ACCURACY"].iloc[0]
+
+
+def test_runs_too_few_to_choose_inside_each_split_save_a_fingerprint_without_accuracy(run_gwasm, store, tmp_path):
+    """At train fraction 0.4 a split leaves 2 of the 6 runs of each architecture to fit: too few to
+    split again. The per-score table is written, the score is still chosen on all runs, and no
+    accuracy is claimed for it."""
+    path = tmp_path / "fp.json"
+    code, out, err = run_gwasm("fingerprint", "A", "B", "--store", store, "--dataset", "tiny", "--train-fraction", "0.4",
+                               "--save", path, "--out", tmp_path / "p", *FAST)  # fmt: skip
+    assert code == 0, err
+    assert "no held-out accuracy for a score chosen among 2: architecture 'A' has 6 run(s)" in out and "name one score" in out
+    fitted = load_fingerprint(path)
+    assert fitted.heldout_accuracy is None and "too few to split again" in fitted.provenance["heldout_accuracy_missing"]
+    assert "(no held-out accuracy; training accuracy" in out
+    assert SCORE_CHOSEN_PER_SPLIT not in set(pd.read_csv(tmp_path / "p.tsv", sep="\t")["SCORE"])
 
 
 def test_saved_fingerprint_describes_the_runs(saved, store):
@@ -118,10 +143,11 @@ def test_saved_fingerprint_describes_the_runs(saved, store):
     assert set(fitted.marker_ids.tolist()) <= set(range(10))
     assert fitted.provenance["runs"] == {"A": list(range(6)), "B": list(range(6))}
     assert fitted.provenance["seed"] == 0 and fitted.provenance["store"] == str(store.resolve())
-    assert json.loads(saved.read_text())["format_version"] == 2
+    assert json.loads(saved.read_text())["format_version"] == 3
     # The evaluation computed just before it, of this score's top-4 markers: the accuracy identify shows.
     heldout = fitted.heldout_accuracy
     assert heldout["score"] == "loss" and heldout["selection"] == "top" and heldout["k"] == 4
+    assert heldout["procedure"] == PROCEDURE_GIVEN and heldout["scores_considered"] == ["loss"]
     assert heldout["mean"] == 1.0 and heldout["low"] <= heldout["mean"] <= heldout["high"]
     assert (heldout["n_splits"], heldout["n_train_runs"], heldout["n_heldout_runs"]) == (3, 6, 6)
     assert fitted.reference is not None and len(fitted.reference.reference_distance_) == 12
@@ -227,6 +253,7 @@ FINGERPRINT_ERRORS = [
     (["--train-fraction", "0.2"], "architecture 'A' has 6 run(s)"),
     (["--select", "bottom", "--save", "{tmp}/fp.json"], "add top to the selections"),
     (["--save", "{tmp}"], "it is a directory"),
+    (["--inner-splits", "0"], "--inner-splits must be an integer of at least 1"),
 ]
 
 

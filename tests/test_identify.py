@@ -28,8 +28,8 @@ from gwas_models.analysis.marker_distance import DEFAULT_OOD_QUANTILE, MIN_REFER
 from gwas_models.analysis.markers import MarkerSelector
 from gwas_models.analysis.simulate import simulate_score_matrix
 from gwas_models.errors import InputError, ResultsError
-from gwas_models.formats.fingerprint_file import fingerprint_to_dict, load_fingerprint, save_fingerprint
 from gwas_models.matrix import ScoreMatrix
+from gwas_models.workflows.fingerprint import IdentifyResult, fingerprint_to_dict, load_fingerprint, save_fingerprint
 
 DATA = Path(__file__).parent / "data"
 N_EXAMPLES = 1000
@@ -217,21 +217,41 @@ def test_noise_markers_get_humble_probabilities():
 
 
 # ------------------------------------------------------------------------------------------
-# Files: version 2, and version 1 still loads
+# Files: version 3, and versions 1 and 2 still load
 # ------------------------------------------------------------------------------------------
 
 
-def test_version_2_file_round_trips_the_reference_penalty_and_accuracy(tmp_path, fitted_and_heldout):
+def test_version_3_file_round_trips_the_reference_penalty_and_accuracy(tmp_path, fitted_and_heldout):
     fp, heldout = fitted_and_heldout[0]
-    record = {"mean": 0.9, "low": 0.75, "high": 1.0, "n_splits": 10, "n_train_runs": 8, "n_heldout_runs": 8}
+    record = {"procedure": "score given", "mean": 0.9, "low": 0.75, "high": 1.0, "n_splits": 10, "n_train_runs": 8, "n_heldout_runs": 8}
     fp = fit_fingerprint(split(runs(0, {"A": 33, "B": 33}), 8)[0], ARCHS, 8, provenance={"heldout_accuracy": record})
     path = save_fingerprint(fp, tmp_path / "fp.json")
     document = json.loads(path.read_text())
-    assert document["format_version"] == 2 and set(document["reference"]) == {"class_mean", "scale", "reference_distance", "reference_class"}
+    assert document["format_version"] == 3 and set(document["reference"]) == {"class_mean", "scale", "reference_distance", "reference_class"}
     assert document["logistic"]["C"] == fp.penalty
     loaded = load_fingerprint(path)
     assert loaded == fp and loaded.heldout_accuracy == record
     pd.testing.assert_frame_equal(identify(loaded, heldout.example_id, heldout.values), identify(fp, heldout.example_id, heldout.values))
+
+
+def test_version_2_file_loads_and_its_accuracy_is_marked_as_recorded_before_nesting(tmp_path, fitted_and_heldout):
+    """A version-2 ``heldout_accuracy`` has no ``procedure``: it loads, and ``identify`` says that
+    it may be optimistic; version 3 refuses a record without one, on writing and on reading."""
+    fp, _ = fitted_and_heldout[0]
+    record = {"mean": 0.9, "low": 0.75, "high": 1.0, "n_splits": 10, "n_train_runs": 8, "n_heldout_runs": 8}
+    document = fingerprint_to_dict(fp)
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps({**document, "format_version": 2, "provenance": {**document["provenance"], "heldout_accuracy": record}}))
+    loaded = load_fingerprint(path)
+    assert loaded.heldout_accuracy == record
+    result = IdentifyResult(identify(loaded, np.arange(N_EXAMPLES), np.zeros(N_EXAMPLES)), loaded, DEFAULT_OOD_QUANTILE)
+    assert "recorded before the choice of score was nested: optimistic if the score was picked among several" in result.summary()
+    path.write_text(json.dumps({**document, "provenance": {**document["provenance"], "heldout_accuracy": record}}))
+    with pytest.raises(ResultsError, match="heldout_accuracy.procedure' must be one of"):
+        load_fingerprint(path)
+    with pytest.raises(InputError, match="heldout_accuracy.procedure' must be one of"):
+        save_fingerprint(fit_fingerprint(split(runs(0, {"A": 8, "B": 8}), 8)[0], ARCHS, 4, provenance={"heldout_accuracy": record}), tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_version_1_file_loads_without_reference_or_accuracy():
@@ -261,7 +281,7 @@ def document(tmp_path_factory) -> dict:
         (lambda d: {**d, "provenance": {**d["provenance"], "heldout_accuracy": "high"}}, "must be an object"),
     ],
 )
-def test_corrupt_version_2_fields_give_one_line_results_errors(tmp_path, document, corrupt, message):
+def test_corrupt_version_3_fields_give_one_line_results_errors(tmp_path, document, corrupt, message):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(corrupt(document)))
     with pytest.raises(ResultsError, match=message) as error:

@@ -1,7 +1,7 @@
 """The layers stay apart.
 
 - The pure wing (statistics, formats, plots, the report) imports neither torch nor Typer, and no
-  library module imports Typer at all.
+  library module imports Typer at all; the formats import nothing from the analysis.
 - The command line is thin: no module under ``cli/`` reaches past the workflow layer into
   ``gwas_models.analysis``, ``gwas_models.formats``, ``gwas_models.plots`` or ``gwas_models.training``,
   and each command calls one workflow function.
@@ -68,6 +68,17 @@ def test_no_library_module_imports_typer():
         for path, tree in _parsed(LIBRARY).items()
         for name in _imported_modules(tree)
         if name == "typer" or name.startswith(("typer.", "click"))
+    ]
+    assert offenders == []
+
+
+def test_formats_import_nothing_from_the_analysis():
+    """The files know their columns and records; the analysis builds on them, never the reverse."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path, tree in _parsed(LIBRARY / "formats").items()
+        for name in _imported_modules(tree)
+        if name.startswith("gwas_models.analysis")
     ]
     assert offenders == []
 

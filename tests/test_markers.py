@@ -10,7 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gwas_models.analysis.association import two_sample_test, welch_anova
 from gwas_models.analysis.fingerprint import fingerprint_pipeline, quiet_fitting
-from gwas_models.analysis.fingerprint_evaluation import cross_validated_accuracy, run_splits
+from gwas_models.analysis.fingerprint_evaluation import ScoreColumns, ScoreSelectingFingerprint, cross_validated_accuracy, run_splits
 from gwas_models.analysis.markers import MarkerSelector, fitted_selector
 from gwas_models.errors import InputError
 
@@ -24,6 +24,15 @@ _NO_CANDIDATE = {"check_estimators_pickle": "NaN in every column leaves no examp
     expected_failed_checks=lambda estimator: _NO_CANDIDATE,
 )
 def test_scikit_learn_estimator_contract(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks(
+    [ScoreColumns("a", ("a",)), ScoreSelectingFingerprint(("a",), n_markers=1)],
+    expected_failed_checks=lambda estimator: _NO_CANDIDATE if isinstance(estimator, ScoreSelectingFingerprint) else {},
+)
+def test_score_choice_estimators_keep_the_scikit_learn_contract(estimator, check):
+    """The estimators that choose a fingerprint's score inside cross-validation (issue 20)."""
     check(estimator)
 
 

@@ -55,12 +55,12 @@ from gwas_models.analysis.marker_distance import (
 from gwas_models.analysis.markers import (
     DEFAULT_MARKERS,
     MIN_TRAINING_RUNS,
-    EVIDENCE_TESTS,
     MarkerSelector,
     check_marker_count,
     fitted_selector,
 )
 from gwas_models.errors import InputError
+from gwas_models.formats.fingerprint_file import EVIDENCE_TESTS, FingerprintRecord
 from gwas_models.matrix import ScoreMatrix
 
 #: Names of the pipeline's steps, in order.
@@ -412,6 +412,48 @@ class Fingerprint:
             _check_reference(saved, len(classes), len(arrays["marker_ids"]))
             distance = fitted_distance(pipeline.named_steps["select"], np.arange(len(classes)), **saved)
         return cls(dataset, n_examples, score, higher_is_harder, classes, pipeline, provenance, distance)
+
+    @classmethod
+    def from_record(cls, record: FingerprintRecord) -> "Fingerprint":
+        """A fingerprint from what its file holds (:func:`~gwas_models.formats.fingerprint_file.read_fingerprint`).
+
+        Raises
+        ------
+        InputError
+            When the parts do not make one classifier (see :meth:`from_arrays`).
+        """
+        return cls.from_arrays(
+            dataset=record.dataset,
+            n_examples=record.n_examples,
+            score=record.score,
+            higher_is_harder=record.higher_is_harder,
+            classes=record.classes,
+            marker_ids=record.marker_ids,
+            marker_neg_log10_p=record.marker_neg_log10_p,
+            evidence_test=record.evidence_test,
+            scaler_mean=record.scaler_mean,
+            scaler_scale=record.scaler_scale,
+            coef=record.coef,
+            intercept=record.intercept,
+            provenance=record.provenance,
+            penalty=np.inf if record.penalty is None else record.penalty,
+            reference=record.reference,
+        )
+
+    def to_record(self) -> FingerprintRecord:
+        """What a file keeps of this fingerprint (:func:`~gwas_models.formats.fingerprint_file.write_fingerprint`)."""
+        return FingerprintRecord(
+            dataset=self.dataset,
+            n_examples=self.n_examples,
+            score=self.score,
+            higher_is_harder=self.higher_is_harder,
+            classes=self.classes,
+            evidence_test=self.evidence_test,
+            penalty=self.penalty if np.isfinite(self.penalty) else None,
+            reference=self.reference_arrays(),
+            provenance=dict(self.provenance),
+            **self.arrays(),
+        )
 
     # ---- the saved arrays, read from the pipeline ------------------------------------------------
 

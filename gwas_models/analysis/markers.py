@@ -31,6 +31,8 @@ from sklearn.utils.validation import _check_feature_names_in, check_array, check
 
 from gwas_models.analysis.association import two_sample_test, welch_anova
 from gwas_models.errors import InputError
+# The evidence tests' names are those a fingerprint file records (its ``markers.test``).
+from gwas_models.formats.fingerprint_file import EVIDENCE_TESTS, MULTI_TEST, PAIR_TEST
 
 #: Marker selections, in the order the evaluation reports them.
 SELECTIONS: tuple[str, ...] = ("top", "bottom", "random")
@@ -38,10 +40,6 @@ SELECTIONS: tuple[str, ...] = ("top", "bottom", "random")
 DEFAULT_MARKERS = 8
 #: Runs per architecture that choosing markers needs: Welch's variance needs two.
 MIN_TRAINING_RUNS = 2
-#: Evidence test for two architectures, and for three or more.
-PAIR_TEST = "welch"
-MULTI_TEST = "welch_anova"
-EVIDENCE_TESTS: tuple[str, ...] = (PAIR_TEST, MULTI_TEST)
 
 # Why a column is not a candidate, per selection, for the "too few candidates" message.
 _CANDIDATE_RULE = {

@@ -4,7 +4,13 @@ One group of bars per score, one bar per marker selection (top, random, bottom),
 the mean held-out accuracy, the error bar the 2.5–97.5 percentile interval over random
 train/held-out splits, and a dashed line at chance (always guessing the most frequent held-out
 architecture). Input is the evaluation summary of
-:func:`gwas_models.analysis.fingerprint_evaluation.evaluate_fingerprint` (or its TSV).
+:func:`gwas_models.analysis.fingerprint_evaluation.evaluate_fingerprint` or ``evaluate_scores``
+(or its TSV).
+
+When several scores were evaluated, the summary's row of the score chosen inside each split
+(``SCORE =`` :data:`~gwas_models.formats.fingerprint_file.SCORE_CHOSEN_PER_SPLIT`) comes first,
+hatched and set apart by a line: it is the accuracy of the whole procedure, choice included. The
+per-score bars after it are descriptive; the tallest of them was picked by looking at them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from gwas_models.errors import InputError
+from gwas_models.formats.fingerprint_file import SCORE_CHOSEN_PER_SPLIT
 from gwas_models.plots._style import new_axes, require_columns
 
 #: Bar order inside a group and colours: strongest markers dark, baseline mid, weakest light, so the
@@ -28,6 +35,9 @@ SELECTION_STYLE: dict[str, dict[str, str]] = {
 CHANCE_COLOUR = "#b03a2e"
 PLOT_COLUMNS = ("SCORE", "SELECT", "K", "MEAN_ACCURACY", "LOW", "HIGH", "CHANCE")
 GROUP_WIDTH = 0.8  # share of a score's slot that its bars fill
+#: Tick label and hatch of the row of the score chosen inside each split.
+CHOSEN_LABEL = "score chosen\ninside each split"
+CHOSEN_HATCH = "///"
 
 
 def fingerprint_figsize(n_scores: int) -> tuple[float, float]:
@@ -56,6 +66,8 @@ def fingerprint_accuracy(summary: pd.DataFrame, ax: Axes | None = None, *, title
     if summary.empty:
         raise InputError("the fingerprint evaluation is empty: nothing to draw")
     scores = list(dict.fromkeys(summary["SCORE"].astype(str)))
+    if SCORE_CHOSEN_PER_SPLIT in scores:  # the headline first
+        scores = [SCORE_CHOSEN_PER_SPLIT] + [s for s in scores if s != SCORE_CHOSEN_PER_SPLIT]
     selections = [s for s in SELECTION_STYLE if s in set(summary["SELECT"].astype(str))]
     if not selections:
         raise InputError(f"no known marker selection in the evaluation (expected {', '.join(SELECTION_STYLE)})")
@@ -65,6 +77,8 @@ def fingerprint_accuracy(summary: pd.DataFrame, ax: Axes | None = None, *, title
     for index, selection in enumerate(selections):
         offsets = centres - GROUP_WIDTH / 2 + width * (index + 0.5)
         _draw_selection(ax, summary, scores, selection, offsets, width)
+    if SCORE_CHOSEN_PER_SPLIT in scores:
+        ax.axvline(0.5, color="#777777", linestyle=":", linewidth=0.9, zorder=1)
     _draw_chance(ax, summary)
     _decorate(ax, summary, scores, selections, title)
     return ax
@@ -82,7 +96,11 @@ def _draw_selection(ax: Axes, summary: pd.DataFrame, scores: list[str], selectio
     below = np.clip(mean - low, 0.0, None)
     above = np.clip(high - mean, 0.0, None)
     style = SELECTION_STYLE[selection]
-    ax.bar(x, mean, width=width * 0.92, color=style["color"], edgecolor="#333333", linewidth=0.5, zorder=2)
+    bars = ax.bar(x, mean, width=width * 0.92, color=style["color"], edgecolor="#333333", linewidth=0.5, zorder=2)
+    for bar, score in zip(bars, scores):
+        if score == SCORE_CHOSEN_PER_SPLIT:
+            bar.set_hatch(CHOSEN_HATCH)
+            bar.set_edgecolor("#ffffff")
     ax.errorbar(x, mean, yerr=np.vstack([below, above]), fmt="none", ecolor="#111111", elinewidth=0.9, capsize=2.5, zorder=3)
 
 
@@ -107,8 +125,9 @@ def _decorate(ax: Axes, summary: pd.DataFrame, scores: list[str], selections: li
 
 def _style_axes(ax: Axes, scores: list[str]) -> None:
     ax.set_xticks(np.arange(len(scores)))
-    rotate = len(scores) > 4 or max(len(s) for s in scores) > 12
-    ax.set_xticklabels(scores, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+    labels = [CHOSEN_LABEL if s == SCORE_CHOSEN_PER_SPLIT else s for s in scores]
+    rotate = len(scores) > 4 or max((len(s) for s in scores if s != SCORE_CHOSEN_PER_SPLIT), default=0) > 12
+    ax.set_xticklabels(labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     # With one or two scores, keep the bars about as wide as with three instead of filling the axes.
     margin = max(0.6, (3 - len(scores)) / 2 + 0.6)
     ax.set_xlim(-margin, len(scores) - 1 + margin)
@@ -126,6 +145,10 @@ def _legend(ax: Axes, summary: pd.DataFrame, selections: list[str], k_text: str)
         Patch(facecolor=SELECTION_STYLE[s]["color"], edgecolor="#333333", linewidth=0.5, label=SELECTION_STYLE[s]["label"].format(k=k_text))
         for s in selections
     ]
+    if (summary["SCORE"].astype(str) == SCORE_CHOSEN_PER_SPLIT).any():
+        handles.append(
+            Patch(facecolor=SELECTION_STYLE["top"]["color"], edgecolor="#ffffff", hatch=CHOSEN_HATCH, label="score chosen inside each split")
+        )
     handles.append(Line2D([], [], color=CHANCE_COLOUR, linestyle="--", linewidth=1.0, label="chance"))
     n_splits = sorted(set(int(n) for n in summary["N_SPLITS"])) if "N_SPLITS" in summary.columns else []
     splits_text = f" ({'/'.join(str(n) for n in n_splits)} splits)" if n_splits else ""

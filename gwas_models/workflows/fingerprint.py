@@ -3,10 +3,15 @@
 :func:`fingerprint_from_store` is ``gwasm fingerprint``: it reads the runs of some architectures,
 measures how well K marker examples identify held-out runs (:mod:`gwas_models.analysis.fingerprint_evaluation`),
 optionally fits the fingerprint on every run, and writes ``<prefix>.tsv``, ``<prefix>.png`` and the
-fingerprint's JSON, with the held-out accuracy of the saved score's top-K fingerprints in its
-provenance. :func:`identify` is ``gwasm identify``: it applies a saved fingerprint to runs in the
-store (:func:`identify_runs`) or to a score file (:func:`identify_file`), and returns, with the
-table, what the fingerprint knows of its own accuracy and which runs it was fitted on.
+fingerprint's JSON. With several scores, the score is chosen inside each split (nested
+cross-validation) and the accuracy of that whole procedure is the headline and the saved
+fingerprint's ``provenance.heldout_accuracy``; the per-score rows are descriptive. :func:`identify`
+is ``gwasm identify``: it applies a saved fingerprint to runs in the store (:func:`identify_runs`)
+or to a score file (:func:`identify_file`), and returns, with the table, what the fingerprint knows
+of its own accuracy and which runs it was fitted on.
+
+The fingerprint file holds plain data (:mod:`gwas_models.formats.fingerprint_file`); this layer
+joins it to the classifier (:func:`load_fingerprint`, :func:`save_fingerprint`).
 
 Every check happens, and everything is computed and drawn, before anything is written, so a failed
 call leaves no file behind.
@@ -30,21 +35,32 @@ from gwas_models.analysis.fingerprint import (
     identify as identify_scores,
 )
 from gwas_models.analysis.fingerprint_evaluation import (
+    DEFAULT_INNER_SPLITS,
     DEFAULT_RANDOM_DRAWS,
     DEFAULT_SEED,
     DEFAULT_SPLITS,
     DEFAULT_TRAIN_FRACTION,
     FingerprintEvaluation,
+    ScoreSelectingFingerprint,
     check_evaluation_options,
+    check_inner_splits,
     evaluate_scores,
     heldout_accuracy_record,
     parse_selections,
+    stack_scores,
 )
+from gwas_models.analysis.fingerprint import quiet_fitting
 from gwas_models.analysis.marker_distance import DEFAULT_OOD_QUANTILE, MIN_REFERENCE_RUNS, NONE_OF_THESE, check_ood_quantile
 from gwas_models.analysis.markers import DEFAULT_MARKERS, check_marker_count
-from gwas_models.errors import InputError, StoreError
+from gwas_models.errors import InputError, ResultsError, StoreError
 from gwas_models.formats import store as run_store
-from gwas_models.formats.fingerprint_file import load_fingerprint, save_fingerprint, write_evaluation
+from gwas_models.formats.fingerprint_file import (
+    PROCEDURE_CHOSEN,
+    read_fingerprint,
+    record_to_dict,
+    write_evaluation,
+    write_fingerprint,
+)
 from gwas_models.formats.results import DEFAULT_RESULTS_DIR
 from gwas_models.formats.score_vector import is_whole_vector, read_score_vector
 from gwas_models.matrix import format_seeds
@@ -56,6 +72,37 @@ from gwas_models.scores import score_info
 ALL_SCORES = "all"
 #: ``selections`` value for every marker selection.
 ALL_SELECTIONS = "all"
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprint files
+# --------------------------------------------------------------------------------------------
+
+
+def save_fingerprint(fingerprint: Fingerprint, path: str | os.PathLike) -> Path:
+    """Write a fitted fingerprint as JSON (:func:`~gwas_models.formats.fingerprint_file.write_fingerprint`), atomically."""
+    return write_fingerprint(fingerprint.to_record(), path)
+
+
+def load_fingerprint(path: str | os.PathLike) -> Fingerprint:
+    """Read a fingerprint JSON file and rebuild the fitted fingerprint.
+
+    Raises
+    ------
+    ResultsError
+        One line naming the file and its first problem: missing, unreadable, not JSON, another
+        format or version, a missing or mistyped field, or parts that do not make one classifier.
+    """
+    record = read_fingerprint(path)
+    try:
+        return Fingerprint.from_record(record)
+    except InputError as error:
+        raise ResultsError(f"{path}: {error}") from None
+
+
+def fingerprint_to_dict(fingerprint: Fingerprint) -> dict:
+    """The JSON document that :func:`save_fingerprint` writes (plain JSON types)."""
+    return record_to_dict(fingerprint.to_record())
 
 
 @dataclass(frozen=True)
@@ -76,7 +123,8 @@ class FingerprintResult:
     save_path : Path or None
         Where it was saved.
     chosen_as_best : bool
-        The saved score was chosen among all scores as the best top-K one.
+        The saved score was chosen among several, by cross-validation over all the runs (the
+        procedure whose accuracy the evaluation measured inside each split).
     """
 
     dataset: str
@@ -91,6 +139,37 @@ class FingerprintResult:
     @property
     def summary(self) -> pd.DataFrame:
         return self.evaluation.summary
+
+    def headline(self) -> str:
+        """The evaluation's honest accuracy in one plain-language line (or why there is none)."""
+        return headline_text(self.evaluation)
+
+
+def headline_text(evaluation: FingerprintEvaluation) -> str:
+    """One line: the held-out accuracy of the whole procedure, and what the per-score rows are."""
+    row = evaluation.headline()
+    if row is None:
+        if evaluation.note:
+            return (
+                f"no held-out accuracy for a score chosen among {len(evaluation.scores)}: {evaluation.note}. "
+                "The per-score rows are descriptive (the best of them was picked on the splits it is scored on, "
+                "so it is optimistic); name one score for an honest accuracy"
+            )
+        return "no top-marker evaluation: no headline accuracy"
+    accuracy = (
+        f"{row['MEAN_ACCURACY']:.3f} (95% of {int(row['N_SPLITS'])} splits within {row['LOW']:.3f}-{row['HIGH']:.3f}; "
+        f"{int(row['N_HELDOUT_RUNS'])} runs held out per split, chance {row['CHANCE']:.3f})"
+    )
+    if not evaluation.chose_score:
+        return f"held-out accuracy of the top {int(row['K'])} {row['SCORE']} markers: {accuracy}"
+    counts = evaluation.chosen_counts()
+    chosen = ", ".join(f"{name} in {n}" for name, n in counts.items())
+    return (
+        f"held-out accuracy of the top {int(row['K'])} markers, score chosen inside each split (nested cross-validation, "
+        f"{evaluation.inner_splits} inner splits of each split's training runs): {accuracy}; chosen: {chosen} of "
+        f"{int(row['N_SPLITS'])} splits. The per-score rows are descriptive: the best of them is picked on the splits "
+        "it is scored on, so it overstates"
+    )
 
 
 def fingerprint_from_store(
@@ -107,6 +186,7 @@ def fingerprint_from_store(
     seed: int = DEFAULT_SEED,
     out_prefix: str | os.PathLike | None = None,
     save_path: str | os.PathLike | None = None,
+    inner_splits: int = DEFAULT_INNER_SPLITS,
 ) -> FingerprintResult:
     """Held-out accuracy of K-marker fingerprints per score and selection; optionally save one.
 
@@ -134,13 +214,20 @@ def fingerprint_from_store(
         Output prefix (default ``./gwasm-results/<dataset>.fingerprint``).
     save_path : path, optional
         Also fit the fingerprint on every run (top-K markers, penalty chosen by cross-validation,
-        with its out-of-distribution reference) and save it there as JSON, with this evaluation's
-        top-K row as ``provenance.heldout_accuracy``. With ``score="all"``, the score whose top-K
-        markers identified held-out runs best is saved. That row is the accuracy of the same
-        procedure (top-K markers chosen on the training runs, then a logistic regression) fitted
-        on ``train_fraction`` of the runs and unpenalised; the saved fingerprint sees every run
-        and is penalised, which changes its probabilities more than its answers, and with fewer
-        runs than it saw the evaluation tends to understate its accuracy rather than overstate it.
+        with its out-of-distribution reference) and save it there as JSON, with the evaluation's
+        headline as ``provenance.heldout_accuracy`` (or, when the runs are too few to choose the
+        score inside each split, none, and why as ``provenance.heldout_accuracy_missing``).
+        With ``score="all"`` the score is chosen by
+        :class:`~gwas_models.analysis.fingerprint_evaluation.ScoreSelectingFingerprint` on all
+        runs (inner splits of them), the procedure whose accuracy the evaluation measured with
+        the choice made inside each split; with one score, that score's top-K row. Either is the
+        accuracy of the same procedure (choice, top-K markers chosen on the training runs, then a
+        logistic regression) fitted on ``train_fraction`` of the runs and unpenalised; the saved
+        fingerprint sees every run and is penalised, which changes its probabilities more than
+        its answers, and with fewer runs than it saw the evaluation tends to understate its
+        accuracy rather than overstate it.
+    inner_splits : int
+        Inner splits of each split's training runs that choose the score (several scores).
 
     Returns
     -------
@@ -149,6 +236,7 @@ def fingerprint_from_store(
     archs = check_architectures(list(archs))
     selections = parse_selections(selections)
     check_evaluation_options(n_splits, random_draws, train_fraction)
+    inner_splits = check_inner_splits(inner_splits)
     seed = check_seed(seed)
     save_path = _check_save_path(save_path, score, selections)
     store_path = run_store.resolve_store(store)
@@ -165,15 +253,16 @@ def fingerprint_from_store(
         n_splits=n_splits,
         random_draws=random_draws,
         train_fraction=train_fraction,
+        inner_splits=inner_splits,
     )
     fitted = None
     if save_path is not None:
-        chosen = score if score != ALL_SCORES else evaluation.best_score("top")
-        provenance = {
-            "store": str(store_path.resolve()),
-            "seed": seed,
-            "heldout_accuracy": heldout_accuracy_record(evaluation.summary, chosen, "top"),
-        }
+        chosen = scores[0] if len(matrices) == 1 else _choose_score(matrices, archs, n_markers, inner_splits, train_fraction, seed)
+        provenance = {"store": str(store_path.resolve()), "seed": seed}
+        if evaluation.headline() is not None:
+            provenance["heldout_accuracy"] = heldout_accuracy_record(evaluation, chosen)
+        else:  # too few runs to choose inside each split: the choice is made, its accuracy not measured
+            provenance["heldout_accuracy_missing"] = evaluation.note
         fitted = fit_fingerprint(matrices[chosen], archs, n_markers, provenance=provenance, random_state=seed)
     prefix = Path(out_prefix) if out_prefix is not None else DEFAULT_RESULTS_DIR / f"{dataset_name}.fingerprint"
     table_path, figure_path = _write_outputs(evaluation.summary, prefix, fitted, save_path)
@@ -185,8 +274,16 @@ def fingerprint_from_store(
         figure_path=figure_path,
         fingerprint=fitted,
         save_path=save_path,
-        chosen_as_best=fitted is not None and score == ALL_SCORES,
+        chosen_as_best=fitted is not None and len(matrices) > 1,
     )
+
+
+def _choose_score(matrices: dict, archs: tuple[str, ...], n_markers: int, inner_splits: int, train_fraction: float, seed: int) -> str:
+    """The score that :class:`ScoreSelectingFingerprint` chooses on every run: the evaluated procedure, applied once more."""
+    X, groups, scores = stack_scores(matrices, archs)
+    with quiet_fitting():
+        chooser = ScoreSelectingFingerprint(scores, n_markers, inner_splits, train_fraction, random_state=seed).fit(X, groups)
+    return chooser.chosen_score_
 
 
 def _check_save_path(save_path: str | os.PathLike | None, score: str, selections: tuple[str, ...]) -> Path | None:
@@ -198,7 +295,8 @@ def _check_save_path(save_path: str | os.PathLike | None, score: str, selections
         raise InputError(f"save_path {save_path}: it is a directory, cannot save the fingerprint there", parameter="save_path")
     if score == ALL_SCORES and "top" not in selections:
         raise InputError(
-            "save_path with score 'all' saves the score with the best top-K accuracy: add top to the selections, or name one score",
+            "save_path with score 'all' saves the score chosen by cross-validation of its top-K markers, and records the "
+            "held-out accuracy of that choice: add top to the selections, or name one score",
             parameter="save_path",
         )
     return save_path
@@ -281,12 +379,14 @@ class IdentifyResult:
         fp = self.fingerprint
         head = f"fingerprint of {' vs '.join(fp.classes)} on {fp.n_markers} {fp.score} markers"
         record = self.heldout_accuracy
+        missing = fp.provenance.get("heldout_accuracy_missing")
         if record is None:
-            accuracy = "no held-out accuracy recorded"
+            accuracy = "no held-out accuracy recorded" + (f" ({missing})" if isinstance(missing, str) and missing else "")
         else:
             accuracy = (
                 f"held-out accuracy {record['mean']:.2f} (95% of {record['n_splits']} splits within "
-                f"{record['low']:.2f}-{record['high']:.2f}; {record['n_heldout_runs']} runs held out per split, chance {record.get('chance', float('nan')):.2f})"
+                f"{record['low']:.2f}-{record['high']:.2f}; {record['n_heldout_runs']} runs held out per split, chance {record.get('chance', float('nan')):.2f}"
+                f"{_procedure_text(record)})"
             )
         if self.has_reference:
             n_reference = len(fp.reference.reference_distance_)
@@ -294,6 +394,17 @@ class IdentifyResult:
         else:
             limit = f"no out-of-distribution reference: every run is named as one of {', '.join(fp.classes)}"
         return f"{head}: {accuracy}; {limit}"
+
+
+def _procedure_text(record: dict) -> str:
+    """What a recorded held-out accuracy measured, for :meth:`IdentifyResult.summary`."""
+    procedure = record.get("procedure")
+    if procedure == PROCEDURE_CHOSEN:
+        considered = record.get("scores_considered") or []
+        return f"; score chosen inside each split among {len(considered)}" if considered else "; score chosen inside each split"
+    if procedure is None:  # format version 2
+        return "; recorded before the choice of score was nested: optimistic if the score was picked among several"
+    return ""
 
 
 def identify(
@@ -413,6 +524,7 @@ def identify_file(
 __all__ = [
     "ALL_SCORES",
     "ALL_SELECTIONS",
+    "DEFAULT_INNER_SPLITS",
     "DEFAULT_MARKERS",
     "DEFAULT_OOD_QUANTILE",
     "DEFAULT_RANDOM_DRAWS",
@@ -424,7 +536,11 @@ __all__ = [
     "MIN_REFERENCE_RUNS",
     "NONE_OF_THESE",
     "fingerprint_from_store",
+    "fingerprint_to_dict",
+    "headline_text",
     "identify",
     "identify_file",
     "identify_runs",
+    "load_fingerprint",
+    "save_fingerprint",
 ]
