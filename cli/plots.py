@@ -94,7 +94,10 @@ def gallery_command(
     dataset: Optional[str] = DATASET_OPTION,
     k: int = typer.Option(DEFAULT_GALLERY_K, "--k", min=1, help="Images in each row."),
     score: Optional[str] = typer.Option(
-        None, "--score", help="Score that ranks the examples (default: 'combined', or 'combined_pairs' with 3+ architectures)."
+        None,
+        "--score",
+        help="What ranks the examples: 'mean_neg_log10_p' (default), the paper's ranking, the mean -log10 p over scores "
+        "(over pairs and scores with 3+ architectures); or a score's p ('combined': the Cauchy combination p).",
     ),
     out: Optional[Path] = OUT_OPTION,
 ) -> None:

@@ -41,6 +41,7 @@ from gwas_models.formats.sumstats_schema import (
     LAMBDA_STRONG_ABOVE,
     LAMBDA_WARN_ABOVE,
     RANKING_COLUMN,
+    RANKING_MEANINGS,
     inflation_level,
     ranking_column,
     ranking_score,
@@ -143,7 +144,8 @@ def find_inputs(results_dir: Path) -> ReportInputs:
 
 
 def association_summary(path: Path, alpha: float = DEFAULT_ALPHA) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """λGC and Bonferroni hits per score, and the top examples by combined evidence, of one sumstats file."""
+    """λGC and Bonferroni hits per score, and the top examples by the paper's ranking (mean −log10 p
+    over scores), of one sumstats file."""
     frame = read_sumstats(path)
     return _per_score(frame, alpha), _top_examples(frame, 10)
 
@@ -531,7 +533,7 @@ def _thumbnails_html(comparison: Comparison, images: np.ndarray | None) -> str:
     direction = "HARDER_IN" if "HARDER_IN" in top.columns else "HARDEST_IN" if "HARDEST_IN" in top.columns else None
     if images is None:
         ids = ", ".join(f"#{row['ID']} {_direction_text(row, direction)}".strip() for _, row in top.iterrows())
-        return f"<p>Top examples (images not available): {html.escape(ids)}.</p>"
+        return f"<p>Top examples by {html.escape(_ranking_words(top))} (images not available): {html.escape(ids)}.</p>"
     cells = []
     for _, row in top.iterrows():
         example = int(row["ID"])
@@ -540,7 +542,16 @@ def _thumbnails_html(comparison: Comparison, images: np.ndarray | None) -> str:
         data = base64.b64encode(thumbnail_png(images[example])).decode("ascii")
         caption = f"#{example} · class {html.escape(str(row.get('#CHROM', '?')))}<br>{html.escape(_direction_text(row, direction))}"
         cells.append(f'<figure><img alt="example {example}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>')
-    return f'<p>Top examples by combined evidence:</p><div class="thumbs">{"".join(cells)}</div>' if cells else ""
+    return f'<p>Top examples by {html.escape(_ranking_words(top))}:</p><div class="thumbs">{"".join(cells)}</div>' if cells else ""
+
+
+def _ranking_words(top: pd.DataFrame) -> str:
+    """What ranked the top examples (:func:`_top_examples`): the paper's ranking, the mean −log10 p
+    of the combined rows (not their Cauchy combination p), or a single score's −log10 p."""
+    score = str(top["SCORE"].iloc[0]) if "SCORE" in top.columns and len(top) else ""
+    if score in RANKING_MEANINGS:
+        return f"the paper's ranking ({RANKING_MEANINGS[score]})"
+    return f"−log10 p of {score}" if score else "−log10 p"
 
 
 def _direction_text(row: pd.Series, direction: str | None) -> str:

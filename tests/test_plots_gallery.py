@@ -10,6 +10,7 @@ from test_plots_manhattan import simulate_sumstats
 
 from gwas_models.errors import DataError, InputError, ResultsError
 from gwas_models.plots.gallery import (
+    PAPER_RANKING,
     channels_last,
     check_images_match,
     direction_captions,
@@ -53,6 +54,22 @@ def test_most_and_least_sensitive_are_the_extremes_of_the_papers_ranking():
     legacy = simulate_sumstats(legacy=True)
     legacy_most, _ = most_and_least_sensitive(legacy, k=5)
     assert list(legacy_most["ID"]) == list(combined_done(legacy).nlargest(5, "NEG_LOG10_P")["ID"])
+
+
+def test_combined_means_the_cauchy_combination_p_here_as_in_every_plot():
+    """Issue 20: one meaning of ``combined``. Naming it ranks by its Cauchy combination p (the p
+    the Manhattan plot draws); the paper's ranking, the default, has its own name."""
+    table = simulate_sumstats()
+    by_p, _ = most_and_least_sensitive(table, k=5, score="combined")
+    assert list(by_p["ID"]) == list(combined_done(table).sort_values(["NEG_LOG10_P", "ID"], ascending=[False, True])["ID"][:5])
+    default, _ = most_and_least_sensitive(table, k=5)
+    named, _ = most_and_least_sensitive(table, k=5, score=PAPER_RANKING)
+    assert list(default["ID"]) == list(named["ID"]) != list(by_p["ID"])
+    ax = sensitivity_gallery(table, distinct_images(), k=3, score="combined", ax=new_axes())
+    titles = [t.get_text() for t in ax.texts if t.get_gid() == "gallery-title"]
+    assert "Cauchy combination (ACAT)" in titles[0] and "mean" not in titles[0]
+    ax = sensitivity_gallery(table, distinct_images(), k=3, ax=new_axes())
+    assert "mean −log10 p over scores, the paper's ranking" in [t.get_text() for t in ax.texts if t.get_gid() == "gallery-title"][0]
 
 
 def test_gallery_shows_each_chosen_image_with_class_and_mean_neg_log10_p():

@@ -127,6 +127,7 @@ def test_report_opens_with_the_summary_then_figures_then_collapsed_tables(result
     assert "consistent with run-to-run noise for" in summary and "aum 1.02" in summary
     # Top examples as thumbnails of the dataset's images (digits), with their direction.
     assert summary.count('<img alt="example') == 8 and "harder in vgg11" in summary
+    assert "Top examples by the paper&#x27;s ranking (mean −log10 p over scores):" in summary and "combined evidence" not in page
     # Fingerprint accuracy from its evaluation table.
     assert "Held-out accuracy of the top" in summary and "aum <b>1.00</b>" in summary
     assert "<table" not in summary and "Stale" not in summary
@@ -153,7 +154,10 @@ def test_report_without_images_or_store_still_summarises(results, tmp_path):
     (info,) = (store / "dataset=digits").glob("*.json")
     info.write_text(info.read_text().replace('"kind": "digits"', '"kind": "npz", "path": "/nonexistent.npz"'))
     page = render_report(results_dir, store)
-    assert '<img alt="example' not in page and "Top examples (images not available): #0 harder in vgg11" in page
+    # Issue 20: the thumbnails name their ranking (they said "by combined evidence", while the combined
+    # Manhattan plot draws the Cauchy combination p).
+    assert '<img alt="example' not in page
+    assert "Top examples by the paper&#x27;s ranking (mean −log10 p over scores) (images not available): #0 harder in vgg11" in page
     page = render_report(results_dir, tmp_path / "no-store")  # metadata's store is used instead
     assert "Runs: <b>resnet20</b> 2 runs" in page
 

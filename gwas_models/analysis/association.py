@@ -818,7 +818,10 @@ def finite_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mean_neg_log10_p(neg_log10_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Combined evidence per example: the mean of -log10 p over the rows that were tested.
+    """The paper's ranking of each example: the mean of -log10 p over the rows that were tested.
+
+    Not the combined p of the ``combined`` rows (that is the Cauchy combination,
+    :func:`gwas_models.analysis.combine.cauchy_combination`): a ranking, kept as ``MEAN_NEG_LOG10_P``.
 
     Parameters
     ----------

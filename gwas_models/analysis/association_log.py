@@ -99,7 +99,7 @@ def format_log(
     lines.append("warnings:" if comparison.warnings else "warnings: none")
     lines += [f"  - {w}" for w in comparison.warnings]
     lines.append("")
-    lines.append(f"top {n_top} examples:")
+    lines.append(f"top {n_top} examples{_ranked_by(comparison)}:")
     lines += _aligned(_top_rows(comparison, n_top), indent="  ")
     return "\n".join(lines) + "\n"
 
@@ -131,7 +131,7 @@ def format_comparison_summary(settings: AssociationSettings, comparison: Compari
     lines += _aligned(rows, indent="  ")
     lines.append("  (lambda: 'noise' within its relabelling null, 'BEYOND' its 95th percentile: a real global difference)")
     if n_top > 0 and len(comparison.sumstats):
-        lines.append("  top examples:")
+        lines.append(f"  top examples{_ranked_by(comparison)}:")
         lines += _aligned(_top_rows(comparison, n_top), indent="    ")
     return "\n".join(lines)
 
@@ -178,6 +178,11 @@ def _global_difference_lines(comparison: ComparisonResult) -> list[str]:
         "expect some such findings by chance even when the architectures do not differ)"
     )
     return lines
+
+
+def _ranked_by(comparison: ComparisonResult) -> str:
+    """What ranks the top examples, when it is the paper's ranking rather than a score's p."""
+    return f" by the paper's ranking ({RANKING_COLUMN}, the mean -log10 p)" if comparison.combined else ""
 
 
 def _top_rows(comparison: ComparisonResult, n_top: int) -> list[list[str]]:

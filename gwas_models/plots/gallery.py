@@ -1,10 +1,12 @@
 """The gallery of the examples most and least sensitive to the architecture (paper, Figure 1 left).
 
-The examples are ranked by the paper's combined evidence, the mean −log10 p over scores
-(``MEAN_NEG_LOG10_P`` of the ``SCORE == 'combined'`` rows; ``combined_pairs`` with three or more
-architectures): the ``k`` highest are "most sensitive", the ``k`` lowest "least sensitive". The images are
-passed in as an array indexed by ``example_id`` (the dataset's ``x_train``), so the library needs
-no dataset loader and tests can use synthetic images.
+By default the examples are ranked by the paper's ranking, :data:`PAPER_RANKING`: the mean
+−log10 p over scores (``MEAN_NEG_LOG10_P`` of the ``SCORE == 'combined'`` rows; of the
+``combined_pairs`` rows, over pairs and scores, with three or more architectures): the ``k``
+highest are "most sensitive", the ``k`` lowest "least sensitive". Naming a score ranks by its p:
+``combined`` is, here as in every plot, the Cauchy combination (ACAT) p over scores, not the
+paper's ranking. The images are passed in as an array indexed by ``example_id`` (the dataset's
+``x_train``), so the library needs no dataset loader and tests can use synthetic images.
 
 Each caption also says which architecture finds the image harder (``HARDER_IN`` of a pair table,
 coloured as in the Manhattan plot) or, with three or more architectures, under which it is hardest
@@ -19,13 +21,16 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from gwas_models.errors import DataError, InputError
-from gwas_models.formats.sumstats_schema import COMBINED_SCORES, MISSING, RANKING_MEANINGS
+from gwas_models.formats.sumstats_schema import COMBINED_MEANINGS, COMBINED_SCORES, MISSING, RANKING_MEANINGS
 from gwas_models.plots._style import (
     HARDER_IN_A_DARK,
     HARDER_IN_B_DARK,
     NEUTRAL_TEXT_COLOUR,
     as_text,
+    available_scores,
     axes_size_points,
+    holds_legacy_ranking,
+    neg_log10_p,
     new_axes,
     ranking_score,
     ranking_values,
@@ -37,6 +42,9 @@ from gwas_models.plots._style import (
 )
 
 GALLERY_COLUMNS = ("#CHROM", "ID", "LABEL", "SCORE", "NEG_LOG10_P")
+#: ``score`` that asks for the paper's ranking (the default): the mean −log10 p of the combined rows
+#: (``MEAN_NEG_LOG10_P``), over pairs and scores when the table has ``combined_pairs`` rows.
+PAPER_RANKING = "mean_neg_log10_p"
 ROW_TITLES = ("Most sensitive to the architecture (highest {what})", "Least sensitive to the architecture (lowest {what})")
 
 # Mosaic geometry, in units of the tile height: room for a row title above each row of tiles and
@@ -130,20 +138,21 @@ def check_images_match(sumstats: pd.DataFrame, images: np.ndarray, labels: np.nd
 
 
 def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``k`` examples with the highest and the ``k`` with the lowest −log10 p of one score.
+    """The ``k`` examples ranked highest and the ``k`` ranked lowest.
 
     Parameters
     ----------
     sumstats : DataFrame
         Summary statistics (see :mod:`gwas_models.formats.sumstats_schema`).
     k : int
-        Examples per group; fewer when the score has fewer tested examples (the two groups never
+        Examples per group; fewer when the ranking has fewer tested examples (the two groups never
         share an example).
     score : str, optional
-        Score that ranks the examples. Default: the paper's ranking, ``combined`` (mean −log10 p
-        over scores) or, in a table of three or more architectures, ``combined_pairs`` (mean over
-        every pair and score). A combined score ranks by its ``MEAN_NEG_LOG10_P``, a single score
-        by its ``NEG_LOG10_P``.
+        What ranks the examples. Default :data:`PAPER_RANKING`, the paper's ranking: the mean
+        −log10 p over scores (``MEAN_NEG_LOG10_P`` of the ``combined`` rows, or of the
+        ``combined_pairs`` rows, over every pair and score, in a table of three or more
+        architectures; a table of one score: its −log10 p). Any score in the table ranks by its
+        ``NEG_LOG10_P``: ``combined`` by its Cauchy combination p.
 
     Returns
     -------
@@ -154,16 +163,33 @@ def most_and_least_sensitive(sumstats: pd.DataFrame, k: int = 8, score: str | No
     if k < 1:
         raise InputError(f"k must be at least 1, got {k}", parameter="k")
     require_columns(sumstats, GALLERY_COLUMNS, "the gallery")
-    score = score if score is not None else ranking_score(sumstats)
-    rows = score_rows(sumstats, score)
-    rows = rows[tested_mask(rows)]
-    rows = rows.assign(_NLP=ranking_values(rows, score))
+    rows, values, _ = ranked_rows(sumstats, score)
+    rows = rows.assign(_NLP=values)
     ranked = rows.sort_values(["_NLP", "ID"], ascending=[False, True], kind="stable")
     n_most = min(k, len(ranked))
     n_least = min(k, len(ranked) - n_most)
     most = ranked.iloc[:n_most].drop(columns="_NLP")
     least = ranked.iloc[len(ranked) - n_least :].iloc[::-1].drop(columns="_NLP")
     return most, least
+
+
+def ranked_rows(sumstats: pd.DataFrame, score: str | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The tested rows that ``score`` ranks (see :func:`most_and_least_sensitive`), their ranking
+    values (largest: most sensitive), and what those values are, in words."""
+    score = PAPER_RANKING if score is None else str(score)
+    if score == PAPER_RANKING:
+        names = available_scores(sumstats)
+        source = names[0] if len(names) == 1 else ranking_score(sumstats)
+        rows = score_rows(sumstats, source)
+        rows = rows[tested_mask(rows)]
+        what = RANKING_MEANINGS.get(source, f"−log10 p of {source}")
+        return rows, ranking_values(rows, source), f"{what}, the paper's ranking" if source in COMBINED_SCORES else what
+    rows = score_rows(sumstats, score)
+    rows = rows[tested_mask(rows)]
+    if holds_legacy_ranking(rows, score):  # an older table: its combined rows' NEG_LOG10_P was the mean
+        return rows, neg_log10_p(rows), f"{RANKING_MEANINGS[score]}, the paper's ranking"
+    what = f"−log10 p, {COMBINED_MEANINGS[score]}" if score in COMBINED_SCORES else f"−log10 p of {score}"
+    return rows, neg_log10_p(rows), what
 
 
 # ------------------------------------------------------------------------------------------
@@ -189,9 +215,10 @@ def sensitivity_gallery(
 ) -> Axes:
     """Draw the ``k`` most and ``k`` least architecture-sensitive examples as two rows of images.
 
-    Each image is captioned with its class, its ranking value (the mean −log10 p of the combined
-    evidence, or −log10 p of a single score) and its example id, as in the paper's Figure 1 (left). The images are drawn as one mosaic, so the whole
-    gallery lives in one Axes.
+    Each image is captioned with its class, its ranking value (by default the paper's ranking,
+    the mean −log10 p over scores; with a named score, its −log10 p) and its example id, as in the
+    paper's Figure 1 (left). The images are drawn as one mosaic, so the whole gallery lives in one
+    Axes.
 
     Parameters
     ----------
@@ -203,7 +230,7 @@ def sensitivity_gallery(
     k : int
         Images per row.
     score : str, optional
-        Score that ranks the examples (default: the combined evidence, see
+        What ranks the examples (default :data:`PAPER_RANKING`, the paper's ranking; see
         :func:`most_and_least_sensitive`).
     ax : Axes, optional
         Where to draw; a new figure otherwise.
@@ -219,8 +246,8 @@ def sensitivity_gallery(
     InputError, ResultsError
         For an unknown score or a table without the needed columns.
     """
-    score = score if score is not None else ranking_score(sumstats)
     most, least = most_and_least_sensitive(sumstats, k, score)
+    _, _, what = ranked_rows(sumstats, score)
     pictures = channels_last(images)
     height, width = pictures.shape[1:3]
     ax = new_axes(ax, gallery_figsize(k))
@@ -230,12 +257,19 @@ def sensitivity_gallery(
     sync_layout(ax.figure)
     fontsize = _caption_fontsize(ax, mosaic.shape, height)
     tile_width_pt = width * _points_per_pixel(ax, mosaic.shape)  # the tile itself: the pad keeps captions apart
-    what = RANKING_MEANINGS.get(score, f"−log10 p of {score}")
     for title, group, origins in zip(ROW_TITLES, (most, least), tile_origins):
         directions = [_fit(text, fontsize, tile_width_pt) for text in direction_captions(sumstats, group)]
         colours = direction_colours(sumstats, group)
-        _label_row(ax, title.format(what=what), ranking_values(group, score), group, origins, (height, width), fontsize, directions, colours)
+        values = _values_of(sumstats, group, score)
+        _label_row(ax, title.format(what=what), values, group, origins, (height, width), fontsize, directions, colours)
     return ax
+
+
+def _values_of(sumstats: pd.DataFrame, group: pd.DataFrame, score: str | None) -> np.ndarray:
+    """The ranking values of the rows of ``group`` (rows that :func:`ranked_rows` returned)."""
+    rows, values, _ = ranked_rows(sumstats, score)
+    by_index = pd.Series(values, index=rows.index)
+    return by_index.loc[group.index].to_numpy(dtype=np.float64)
 
 
 def direction_captions(sumstats: pd.DataFrame, group: pd.DataFrame) -> list[str]:
