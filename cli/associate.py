@@ -63,6 +63,28 @@ def associate_command(
         ),
     ),
     paired: bool = typer.Option(DEFAULT_SETTINGS.paired, "--paired", help="Pair runs of A and B that share a seed (paired t-test)."),
+    trend: bool = typer.Option(
+        DEFAULT_SETTINGS.trend,
+        "--trend",
+        help=(
+            "With --test moderated: limma's eBayes(trend=TRUE), the prior variance a smooth function of each "
+            "example's mean score (for scores whose variance depends on their level: counts, accuracies)."
+        ),
+    ),
+    robust: bool = typer.Option(
+        DEFAULT_SETTINGS.robust,
+        "--robust",
+        help="With --test moderated: limma's eBayes(robust=TRUE), a prior robust to examples with outlying variances.",
+    ),
+    covariates: Optional[Path] = typer.Option(
+        None,
+        "--covariates",
+        help=(
+            "CSV or TSV of run covariates: columns arch, seed, then covariates (numbers, or words for categories); "
+            "each example's test becomes score ~ group + covariates (welch: HC2 SE with Bell-McCaffrey df; "
+            "student; moderated: limma lmFit + eBayes). Two architectures, not with --paired or permutation."
+        ),
+    ),
     permutations: int = typer.Option(
         DEFAULT_SETTINGS.n_permutations, "--permutations", help="Label permutations for --test permutation."
     ),
@@ -91,7 +113,14 @@ def associate_command(
     if all_archs and archs:
         raise InputError("give architectures or --all, not both")
     settings = AssociationSettings(
-        test=test, adjust=adjust, alpha=alpha, normalize=normalize, paired=paired, n_permutations=permutations
+        test=test,
+        adjust=adjust,
+        alpha=alpha,
+        normalize=normalize,
+        paired=paired,
+        n_permutations=permutations,
+        trend=trend,
+        robust=robust,
     )
 
     def present(written: WrittenComparison) -> None:
@@ -112,6 +141,7 @@ def associate_command(
         seed=seed,
         command_line=_command_line,
         on_comparison=present,
+        covariates=covariates,
     )
 
 
@@ -124,6 +154,9 @@ def _command_line(inputs: AssociationInputs) -> str:
     words += ["--normalize", settings.normalize, "--out", str(inputs.prefix)]
     if settings.paired:
         words.append("--paired")
+    words += [flag for flag, on in (("--trend", settings.trend), ("--robust", settings.robust)) if on]
+    if inputs.covariates_file is not None:
+        words += ["--covariates", str(inputs.covariates_file)]
     if settings.permutation:
         words += ["--permutations", str(settings.n_permutations), "--seed", str(inputs.seed)]
     if inputs.output_format != DEFAULT_OUTPUT_FORMAT:

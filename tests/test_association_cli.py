@@ -186,7 +186,16 @@ def test_the_workflow_writes_each_comparison_hands_it_over_and_records_where_it_
     first = result.written[0]
     metadata = read_sumstats_metadata(first.tsv["loss"])
     lam = metadata.pop("lambda")["loss"]
-    assert metadata == {"store": str(store.resolve()), "dataset": "clean", "archs": ["a", "b"], "scores": ["loss"]}
+    assert metadata == {
+        "store": str(store.resolve()),
+        "dataset": "clean",
+        "archs": ["a", "b"],
+        "scores": ["loss"],
+        "test": "welch",
+        "trend": False,
+        "robust": False,
+        "covariates": [],
+    }
     summary = result.study.pairs[0].scores[0]
     assert lam == {"lambda_gc": summary.lambda_gc, "null_95": summary.lambda_null.upper, "beyond": summary.lambda_null.beyond}
     assert first.log.read_text().splitlines()[1] == "command (effective): rerun a b c"

@@ -40,6 +40,7 @@ from gwas_models.analysis.association import (
 from gwas_models.analysis.combine import CombinedEvidence, combine_evidence
 from gwas_models.analysis.genomic_control import (
     LAMBDA_NULL_ALPHA,
+    LAMBDA_NULL_EXAMPLES,
     LAMBDA_NULL_SEED,
     LambdaNull,
     RunLevelTest,
@@ -56,7 +57,8 @@ from gwas_models.analysis.multitest import (
     genomic_control_lambda,
     parse_adjust_list,
 )
-from gwas_models.analysis.moderated import VariancePrior, moderate
+from gwas_models.analysis.covariates import RunCovariates, check_design, covariate_test, design_matrix, exactly_fitted_runs
+from gwas_models.analysis.moderated import VariancePrior, mean_over_runs, moderate
 from gwas_models.analysis.permutation import EXACT_LIMIT, PermutationResult, check_n_permutations, permutation_test
 from gwas_models.analysis.sumstats_table import (
     TableLayout,
@@ -115,6 +117,19 @@ class AssociationSettings:
         Random relabellings for ``test="permutation"`` when the runs allow more than
         :data:`~gwas_models.analysis.permutation.EXACT_LIMIT` distinct ones; below that every one
         is enumerated (exact p) and this is not used.
+    trend : bool
+        With ``test="moderated"`` only: limma's ``eBayes(trend=TRUE)``, the prior variance a
+        smooth function (natural spline) of each example's mean score, for scores whose variance
+        depends on their level (counts, accuracies).
+    robust : bool
+        With ``test="moderated"`` only: limma's ``eBayes(robust=TRUE)``, the prior fitted robustly,
+        so that examples with outlying variances neither distort it nor borrow from it as much.
+    covariates : RunCovariates, optional
+        Covariates of the runs (:class:`~gwas_models.analysis.covariates.RunCovariates`, keyed by
+        architecture and seed): each example's test becomes the group coefficient of ``score ~
+        group + covariates`` (:mod:`~gwas_models.analysis.covariates`; BETA is the difference at
+        equal covariates). With test ``welch``, ``student`` or ``moderated``, two architectures,
+        not paired.
     """
 
     test: str = "welch"
@@ -123,6 +138,9 @@ class AssociationSettings:
     normalize: str = "none"
     paired: bool = False
     n_permutations: int = 1000
+    trend: bool = False
+    robust: bool = False
+    covariates: RunCovariates | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "test", _choice("test", self.test, TESTS))
@@ -130,6 +148,26 @@ class AssociationSettings:
         object.__setattr__(self, "adjust", parse_adjust_list(self.adjust, parameter="adjust"))
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
         object.__setattr__(self, "n_permutations", check_n_permutations(self.n_permutations))
+        for option in ("trend", "robust"):
+            if getattr(self, option) and self.test != "moderated":
+                raise InputError(
+                    f"{option} applies to the moderated test only (limma's eBayes {option}=TRUE); test is {self.test!r}",
+                    parameter=option,
+                )
+        if self.covariates is not None:
+            if not isinstance(self.covariates, RunCovariates):
+                raise InputError("covariates must be RunCovariates (e.g. RunCovariates.from_frame(table))", parameter="covariates")
+            if self.permutation:
+                raise InputError(
+                    "covariates cannot be used with the permutation test (relabelling runs would not keep the "
+                    "covariate adjustment valid): use test welch, student or moderated",
+                    parameter="covariates",
+                )
+            if self.paired:
+                raise InputError(
+                    "covariates cannot be used with a paired test (each pair already shares its seed's conditions)",
+                    parameter="covariates",
+                )
 
     @property
     def t_test(self) -> str:
@@ -159,6 +197,17 @@ class AssociationSettings:
             parts.append(
                 f"{'sign-flip' if self.paired else 'label'} permutations (EMP1, max-T EMP2): every distinct one "
                 f"when there are at most {EXACT_LIMIT}, else {self.n_permutations} random"
+            )
+        if self.trend or self.robust:
+            options = [name for name in ("trend", "robust") if getattr(self, name)]
+            parts.append(f"eBayes: {'+'.join(options)} (limma {', '.join(f'{o}=TRUE' for o in options)})")
+        if self.covariates is not None:
+            how = "HC2 standard error, Bell-McCaffrey df" if self.t_test == "welch" else "ordinary least squares"
+            if self.moderated:
+                how = "lmFit + eBayes"
+            parts.append(
+                f"covariates: {self.covariates.describe()} (per example score ~ group + covariates, {how}; "
+                "BETA is the group coefficient)"
             )
         parts += [f"normalize: {self.normalize}", f"alpha: {self.alpha:g}", f"adjust: {','.join(self.adjust)}"]
         return "; ".join(parts)
@@ -395,6 +444,40 @@ def _seed_order(first: ScoreMatrix, arch: str) -> np.ndarray:
     return rows[np.argsort(first.seeds[rows], kind="stable")]
 
 
+def _run_covariates(
+    settings: AssociationSettings,
+    first: ScoreMatrix,
+    archs: tuple[str, ...],
+    rows: dict[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+) -> dict[str, np.ndarray] | None:
+    """Each architecture's runs' covariates (design columns, runs in seed order), every pair's
+    design checked before anything is tested; None without covariates."""
+    covariates = settings.covariates
+    if covariates is None:
+        return None
+    if len(archs) > 2:
+        raise InputError(
+            f"covariates adjust the comparison of two architectures, got {len(archs)} ({', '.join(archs)}): Welch's "
+            "one-way ANOVA across them has no covariate adjustment; compare them two at a time",
+            parameter="covariates",
+        )
+    by_arch = {arch: covariates.for_runs(arch, first.seeds[rows[arch]]) for arch in archs}
+    for a, b in pairs:
+        design = design_matrix(by_arch[a], by_arch[b])
+        check_design(design, covariates.names, (a, b))
+        exact = exactly_fitted_runs(design)
+        if settings.t_test == "welch" and exact.size:
+            run = int(exact[0])
+            arch, seed = (a, first.seeds[rows[a]][run]) if run < len(rows[a]) else (b, first.seeds[rows[b]][run - len(rows[a])])
+            raise InputError(
+                f"covariates fit run {arch} seed {int(seed)} exactly (leverage 1, e.g. the only run of a level), so "
+                "Welch's HC2 standard error is undefined: use test student or moderated, or change the covariates",
+                parameter="covariates",
+            )
+    return by_arch
+
+
 def _check_paired_seeds(first: ScoreMatrix, a: str, b: str) -> None:
     seeds_a = set(first.seeds[first.groups == a].tolist())
     seeds_b = set(first.seeds[first.groups == b].tolist())
@@ -485,6 +568,7 @@ def associate(
     null_rng = rng.spawn(1)[0] if rng is not None else np.random.default_rng(LAMBDA_NULL_SEED)
 
     rows = {arch: _seed_order(first, arch) for arch in archs}
+    run_covariates = _run_covariates(settings, first, archs, rows, pairs)
     # Normalising within runs only involves each run's own scores, so it can be done per block.
     raw_blocks = {name: {arch: _take_rows(m.values, rows[arch]) for arch in archs} for name, m in matrices.items()}
     blocks = {
@@ -527,7 +611,17 @@ def associate(
     pair_results, pair_evidence, pair_errors = [], [], []
     for a, b in pairs:
         result, evidence, errors = _compare_pair(
-            blocks, matrices, a, b, settings, rng, layout, raw_constant, raw_blocks=raw_blocks, null_rng=null_rng
+            blocks,
+            matrices,
+            a,
+            b,
+            settings,
+            rng,
+            layout,
+            raw_constant,
+            raw_blocks=raw_blocks,
+            null_rng=null_rng,
+            run_covariates=run_covariates,
         )
         pair_results.append(finished(result))
         pair_evidence.append(evidence)
@@ -568,12 +662,14 @@ def _compare_pair(
     *,
     raw_blocks: dict[str, dict[str, np.ndarray]],
     null_rng: np.random.Generator,
+    run_covariates: dict[str, np.ndarray] | None = None,
 ) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
     """Test one pair for every score; return the result, and the per-score -log10 p and error
     codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows.
 
     ``raw_blocks`` are the scores as collected (for the run-level test of the global shift),
-    ``null_rng`` draws the relabellings of λ's null."""
+    ``null_rng`` draws the relabellings of λ's null, ``run_covariates`` are each architecture's
+    runs' covariates (then every test is a linear model with them)."""
     label = f"{a} vs {b}"
     any_score = next(iter(blocks.values()))
     n_runs = (any_score[a].shape[0], any_score[b].shape[0])
@@ -581,12 +677,22 @@ def _compare_pair(
     evidence, oriented_d, errors = [], [], []
     for name, matrix in matrices.items():
         values_a, values_b = blocks[name][a], blocks[name][b]
-        result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
+        covariates = (run_covariates[a], run_covariates[b]) if run_covariates is not None else None
+        unscaled_variance = None
+        if covariates is not None:
+            fit = covariate_test(
+                values_a, values_b, *covariates, settings.t_test, names=(a, b), covariate_names=settings.covariates.names
+            )
+            result, unscaled_variance = fit.result, fit.unscaled_variance
+        else:
+            result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
         if raw_constant is not None:
             result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
         prior = None
         if settings.moderated:  # after the set-asides, which take no part in the prior
-            result, prior = _moderated(result, name, label)
+            result, prior = _moderated(
+                result, name, label, settings, (values_a, values_b), unscaled_variance=unscaled_variance
+            )
         permutation = None
         if settings.permutation:
             permutation = permutation_test(
@@ -598,14 +704,7 @@ def _compare_pair(
             summary = replace(summary, variance_prior=prior)
         summary = replace(
             summary,
-            lambda_null=lambda_null(
-                values_a,
-                values_b,
-                settings.t_test,
-                rng=null_rng,
-                tested=result.tested,
-                p_of_groups=_moderated_p(settings.t_test) if settings.moderated else None,
-            ),
+            lambda_null=_pair_lambda_null(values_a, values_b, settings, result.tested, null_rng, covariates),
             run_shift=run_level_test(raw_blocks[name][a], raw_blocks[name][b], paired=settings.paired, tested=result.tested),
         )
         summaries.append(summary)
@@ -636,8 +735,18 @@ def _compare_pair(
     return comparison, np.vstack(evidence), np.vstack(errors)
 
 
-def _moderated(result: TwoSampleResult, name: str, label: str) -> tuple[TwoSampleResult, VariancePrior | None]:
-    """limma's moderated t of one score's ordinary (Student or paired) result, and its prior.
+def _moderated(
+    result: TwoSampleResult,
+    name: str,
+    label: str,
+    settings: AssociationSettings,
+    values: tuple[np.ndarray, np.ndarray],
+    *,
+    unscaled_variance: np.ndarray | None = None,
+) -> tuple[TwoSampleResult, VariancePrior | None]:
+    """limma's moderated t of one score's ordinary (Student, paired, or covariate-adjusted)
+    result, and its prior; with the settings' ``trend`` (whose covariate is the mean of
+    ``values`` over all runs) and ``robust``.
 
     A score none of whose examples could be tested (every one constant or short of runs, e.g.
     ``forgetting`` of runs that never forget) has no variance to fit a prior on: its examples keep
@@ -646,29 +755,100 @@ def _moderated(result: TwoSampleResult, name: str, label: str) -> tuple[TwoSampl
     if not result.tested.any():
         return result, None
     try:
-        moderated = moderate(result)
+        moderated = moderate(
+            result,
+            trend=settings.trend,
+            robust=settings.robust,
+            mean_score=mean_over_runs(*values) if settings.trend else None,
+            unscaled_variance=unscaled_variance,
+        )
     except InputError as error:  # say which score of which pair had nothing to fit a prior on
         raise InputError(f"score {name!r} ({label}): {error.message}") from error
     return moderated.result, moderated.prior
 
 
-def _moderated_p(t_test: str):
+def _moderated_p(settings: AssociationSettings):
     """The per-example p of the moderated t under each relabelling (a
     :data:`~gwas_models.analysis.genomic_control.GroupTest`): its prior is fitted per relabelling,
-    as for the observed labelling, so λ's null is that of the test reported."""
+    as for the observed labelling (with the same trend and robust options), so λ's null is that of
+    the test reported."""
 
     def p_of_groups(groups: Sequence[np.ndarray]) -> np.ndarray:
         group_a, group_b = groups
         rows = []
         for k in range(group_a.shape[1]):  # a loop over relabellings, each over every example
-            ordinary = two_sample_test(group_a[:, k], group_b[:, k], t_test)
+            ordinary = two_sample_test(group_a[:, k], group_b[:, k], settings.t_test)
             try:
-                rows.append(moderate(ordinary).result.p)
+                mean_score = mean_over_runs(group_a[:, k], group_b[:, k]) if settings.trend else None
+                rows.append(moderate(ordinary, trend=settings.trend, robust=settings.robust, mean_score=mean_score).result.p)
             except InputError:  # nothing to fit a prior on under this relabelling: no λ from it
                 rows.append(np.full(ordinary.n_examples, np.nan))
         return np.vstack(rows)
 
     return p_of_groups
+
+
+def _pair_lambda_null(
+    values_a: np.ndarray,
+    values_b: np.ndarray,
+    settings: AssociationSettings,
+    tested: np.ndarray,
+    rng: np.random.Generator,
+    covariates: tuple[np.ndarray, np.ndarray] | None,
+) -> LambdaNull:
+    """λ of a pair against relabellings of its runs, by the test reported (moderated, with covariates).
+
+    With covariates, each run keeps its own covariates while the group labels are dealt out
+    again. :func:`~gwas_models.analysis.genomic_control.lambda_null` hands its
+    :data:`~gwas_models.analysis.genomic_control.GroupTest` only the relabelled scores, so each
+    run's index travels as one more column of scores (the examples that enter the null are chosen
+    here, as ``lambda_null`` would choose them), and the test looks its covariates up by it.
+    """
+    if covariates is None:
+        p_of_groups = _moderated_p(settings) if settings.moderated else None
+        return lambda_null(
+            values_a, values_b, settings.t_test, rng=rng, tested=tested, p_of_groups=p_of_groups
+        )
+    columns = np.flatnonzero(tested)
+    if len(columns) > LAMBDA_NULL_EXAMPLES:  # evenly thinned, as lambda_null thins
+        columns = columns[np.linspace(0, len(columns) - 1, LAMBDA_NULL_EXAMPLES).round().astype(np.int64)]
+    n_a, n_b = values_a.shape[0], values_b.shape[0]
+    with_runs_a = np.column_stack([values_a[:, columns], np.arange(n_a, dtype=np.float64)])
+    with_runs_b = np.column_stack([values_b[:, columns], np.arange(n_a, n_a + n_b, dtype=np.float64)])
+    run_covariates = np.vstack(covariates)
+
+    def p_of_groups(groups: Sequence[np.ndarray]) -> np.ndarray:
+        group_a, group_b = groups
+        rows = []
+        for k in range(group_a.shape[1]):  # a loop over relabellings, each over every example
+            runs_a, runs_b = group_a[:, k, -1].astype(np.int64), group_b[:, k, -1].astype(np.int64)
+            scores_a, scores_b = group_a[:, k, :-1], group_b[:, k, :-1]
+            try:
+                fit = covariate_test(scores_a, scores_b, run_covariates[runs_a], run_covariates[runs_b], settings.t_test)
+                if settings.moderated:
+                    mean_score = mean_over_runs(scores_a, scores_b) if settings.trend else None
+                    p = moderate(
+                        fit.result,
+                        trend=settings.trend,
+                        robust=settings.robust,
+                        mean_score=mean_score,
+                        unscaled_variance=fit.unscaled_variance,
+                    ).result.p
+                else:
+                    p = fit.result.p
+            except InputError:  # a relabelling whose design is singular, or nothing to fit a prior on
+                p = np.full(scores_a.shape[1], np.nan)
+            rows.append(p)
+        return np.vstack(rows)
+
+    return lambda_null(
+        with_runs_a,
+        with_runs_b,
+        settings.t_test,
+        rng=rng,
+        max_examples=len(columns) + 1,
+        p_of_groups=p_of_groups,
+    )
 
 
 def _combine(evidence: np.ndarray, settings: AssociationSettings) -> tuple[CombinedEvidence, pd.DataFrame]:

@@ -15,7 +15,7 @@ The text of a comparison is made by :meth:`WrittenComparison.summary` (console) 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -26,8 +26,10 @@ from gwas_models import __version__
 from gwas_models.analysis.association import NORMALIZATIONS
 from gwas_models.analysis.association_log import SUMMARY_TOP, format_comparison_summary, format_log
 from gwas_models.analysis.study import TESTS, AssociationSettings, AssociationStudy, ComparisonResult, associate, check_archs
+from gwas_models.analysis.covariates import RunCovariates
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats import store as run_store
+from gwas_models.formats.covariates_file import read_covariates_table
 from gwas_models.formats.results import DEFAULT_RESULTS_DIR
 from gwas_models.formats.sumstats import OUTPUT_FORMATS, SumstatsPaths, comparison_stem, safe_name, write_sumstats
 from gwas_models.scores import parse_score_list
@@ -77,6 +79,8 @@ class AssociationInputs:
         The scores written in GWAS-SSF layout (none for ``plink``).
     seed : int or None
         Seed of the permutations (drawn afresh for permutation tests when not given).
+    covariates_file : Path or None
+        The run covariate file the settings' covariates were read from.
     """
 
     store: Path
@@ -89,6 +93,7 @@ class AssociationInputs:
     ssf_score: str | None
     ssf_scores: tuple[str, ...]
     seed: int | None
+    covariates_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ def associate_from_store(
     seed: int | None = None,
     command_line: Callable[[AssociationInputs], str] | None = None,
     on_comparison: OnWritten | None = None,
+    covariates: str | os.PathLike | None = None,
 ) -> StoreAssociation:
     """Test every example and score of a store for a difference between architectures; write
     each comparison as summary statistics.
@@ -187,6 +193,9 @@ def associate_from_store(
     on_comparison : callable, optional
         ``on_comparison(written)`` with a :class:`WrittenComparison`, called once per comparison as
         soon as its files are written (e.g. to print its summary and warnings).
+    covariates : path, optional
+        A run covariate file (:mod:`gwas_models.formats.covariates_file`: ``arch``, ``seed``,
+        covariates): each example's test is then adjusted for them (the settings' ``covariates``).
 
     Returns
     -------
@@ -211,6 +220,11 @@ def associate_from_store(
     score_names = choose_scores(store_path, dataset_name, chosen, scores)
     ssf_scores = _choose_ssf_scores(output_format, ssf_score, score_names)
 
+    covariates_file = None
+    if covariates is not None:
+        covariates_file = Path(covariates)
+        table = RunCovariates.from_frame(read_covariates_table(covariates_file), where=covariates_file.name)
+        settings = replace(settings, covariates=table)
     matrices = run_store.load_score_matrices(store_path, dataset_name, score_names, chosen)
     if settings.permutation and seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**63)
@@ -225,6 +239,7 @@ def associate_from_store(
         ssf_score=ssf_score,
         ssf_scores=ssf_scores,
         seed=seed,
+        covariates_file=covariates_file,
     )
     header = _log_header(inputs, command_line)
     written: list[SumstatsPaths] = []
@@ -298,6 +313,8 @@ def _log_header(inputs: AssociationInputs, command_line: Callable[[AssociationIn
     )
     if inputs.seed is not None:
         header["permutation seed"] = str(inputs.seed)
+    if inputs.covariates_file is not None:
+        header["covariates file"] = str(inputs.covariates_file)
     return header
 
 
@@ -308,6 +325,10 @@ def _provenance(inputs: AssociationInputs, comparison: ComparisonResult) -> dict
         "dataset": inputs.dataset,
         "archs": list(comparison.archs),
         "scores": list(inputs.scores),
+        "test": inputs.settings.test,
+        "trend": inputs.settings.trend,
+        "robust": inputs.settings.robust,
+        "covariates": list(inputs.settings.covariates.names) if inputs.settings.covariates is not None else [],
         "lambda": _lambda_provenance(comparison),
     }
 
