@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_models import __version__
+from gwas_models.analysis.genomic_control import LAMBDA_NULL_ALPHA
 from gwas_models.errors import ResultsError
 from gwas_models.formats.atomic import write_text_atomic
 from gwas_models.formats.fingerprint_file import PROCEDURE_CHOSEN, SCORE_CHOSEN_PER_SPLIT
@@ -322,17 +323,32 @@ def _log_lambdas(lines: list[str]) -> dict[str, LambdaFacts]:
     }
 
 
+# λ's verdict in the report's words, by :attr:`~gwas_models.analysis.genomic_control.LambdaNull.verdict_code`.
+_VERDICTS = {
+    "beyond": "beyond run-to-run noise: a global difference between the architectures",
+    "within": "consistent with run-to-run noise",
+    "undecided": "undecided: too near its null's 95th percentile to tell within the relabellings drawn",
+    "no_verdict": f"no verdict: too few runs for a relabelling p to reach {LAMBDA_NULL_ALPHA:g}",
+}
+
+
 def _verdict_of(sentence: str) -> str:
-    if "beyond it" in sentence:
-        return "beyond run-to-run noise: a global difference between the architectures"
-    if "consistent with run-to-run noise" in sentence:
-        return "consistent with run-to-run noise"
+    """The verdict of a ``.log`` sentence (:meth:`~gwas_models.analysis.genomic_control.LambdaNull.describe`)."""
+    for marker, code in (
+        ("beyond it", "beyond"),
+        ("consistent with run-to-run noise", "within"),
+        ("undecided:", "undecided"),
+        ("no verdict:", "no_verdict"),
+    ):
+        if marker in sentence:
+            return _VERDICTS[code]
     return ""
 
 
 def _metadata_lambdas(metadata: Mapping[str, Any]) -> dict[str, LambdaFacts]:
     """λ per score as the associate workflow records it in the Parquet metadata (newer files):
-    ``{"lambda": {score: {"lambda_gc", "null_95", "beyond"}}}``; empty for older files."""
+    ``{"lambda": {score: {"lambda_gc", "null_95", "beyond", "verdict", ...}}}``; the verdict from
+    ``beyond`` alone in files written before ``verdict`` was; empty for older files."""
     facts = {}
     for score, entry in (metadata.get("lambda") or {}).items():
         value = entry.get("lambda_gc") if isinstance(entry, Mapping) else None
@@ -340,7 +356,10 @@ def _metadata_lambdas(metadata: Mapping[str, Any]) -> dict[str, LambdaFacts]:
             continue
         upper = entry.get("null_95")
         beyond = entry.get("beyond")
-        verdict = "" if beyond is None else _verdict_of("beyond it" if beyond else "consistent with run-to-run noise")
+        if "verdict" in entry:  # "no_null" (no tested example) or None: no verdict to show
+            verdict = _VERDICTS.get(str(entry["verdict"]), "")
+        else:
+            verdict = "" if beyond is None else _VERDICTS["beyond" if beyond else "within"]
         facts[str(score)] = LambdaFacts(float(value), float("nan") if upper is None else float(upper), verdict)
     return facts
 
@@ -614,12 +633,19 @@ def _lambda_sentence(comparison: Comparison) -> str:
         return ""
     beyond = {s: f for s, f in lambdas.items() if f.beyond}
     noise = {s: f for s, f in lambdas.items() if f.verdict.startswith("consistent")}
-    unjudged = {s: f for s, f in lambdas.items() if s not in beyond and s not in noise}
+    undecided = {s: f for s, f in lambdas.items() if f.verdict.startswith("undecided")}
+    no_verdict = {s: f for s, f in lambdas.items() if f.verdict.startswith("no verdict")}
+    judged = beyond | noise | undecided | no_verdict
+    unjudged = {s: f for s, f in lambdas.items() if s not in judged}
     parts = []
     if beyond:
         parts.append(f"<b>beyond run-to-run noise</b> (a global difference between the architectures) for {_lambda_list(beyond)}")
     if noise:
         parts.append(f"consistent with run-to-run noise for {_lambda_list(noise)}")
+    if undecided:
+        parts.append(f"undecided (too near its null's 95th percentile to tell within the relabellings drawn) for {_lambda_list(undecided)}")
+    if no_verdict:
+        parts.append(f"no verdict (too few runs for any relabelling p to reach {LAMBDA_NULL_ALPHA:g}) for {_lambda_list(no_verdict)}")
     if unjudged:
         parts.append(f"no relabelling null recorded for {_lambda_list(unjudged)}")
     return "λGC " + "; ".join(parts) + "."

@@ -197,5 +197,15 @@ def test_the_workflow_writes_each_comparison_hands_it_over_and_records_where_it_
         "covariates": [],
     }
     summary = result.study.pairs[0].scores[0]
-    assert lam == {"lambda_gc": summary.lambda_gc, "null_95": summary.lambda_null.upper, "beyond": summary.lambda_null.beyond}
+    null = summary.lambda_null
+    assert lam == {
+        "lambda_gc": summary.lambda_gc,
+        "null_95": null.upper,
+        "beyond": null.beyond,
+        "verdict": null.verdict_code,
+        "p": null.p,
+        "p_low": null.p_low,
+        "p_high": null.p_high,
+        "exact": null.exact,
+    }
     assert first.log.read_text().splitlines()[1] == "command (effective): rerun a b c"

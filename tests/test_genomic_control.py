@@ -11,13 +11,22 @@ from statsmodels.stats.oneway import anova_oneway
 
 from gwas_models.analysis.association import two_sample_test, welch_anova
 from gwas_models.analysis.genomic_control import (
+    LAMBDA_NULL_ALPHA,
+    LAMBDA_NULL_RELABELINGS,
+    _relabelled_lambdas,
+    _sign_flip_orders,
+    _TwoSampleSums,
     genomic_control_lambdas,
     lambda_null,
     lambda_null_oneway,
+    relabelling_p_interval,
     run_level_anova,
     run_level_test,
+    two_sample_p,
 )
+from gwas_models.analysis.permutation import draw_labelings, enumerate_sign_flips
 from gwas_models.analysis.multitest import genomic_control_lambda
+from gwas_models.errors import InputError
 
 
 def _runs(seed: int, n_runs: int, n_examples: int = 300, shift_sd: float = 1.0) -> np.ndarray:
@@ -109,3 +118,121 @@ def test_run_level_test_is_welch_on_run_means_and_paired_t_when_paired():
     same = np.tile(values[0, keep], (10, 1))
     result = run_level_test(same[:5], same[5:])
     assert result.errcode == "CONST" and np.isnan(result.p) and "not tested (CONST)" in result.describe()
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts with their Monte Carlo uncertainty
+# --------------------------------------------------------------------------------------------
+
+
+def _verdicts(a: np.ndarray, b: np.ndarray, seeds=range(5), **options) -> list[str]:
+    return [lambda_null(a, b, rng=np.random.default_rng(seed), **options).verdict_code for seed in seeds]
+
+
+def test_clear_verdicts_do_not_change_with_the_seed_of_the_relabellings():
+    """10 v 10 runs: 92,378 partitions, drawn. A λ far from its null is decided by the first block
+    of draws, the same way whatever the seed."""
+    noise = _runs(5, 20, n_examples=200, shift_sd=0.5)
+    shifted = noise.copy()
+    shifted[10:, :100] += 1.5  # half of the examples differ in B
+    assert _verdicts(noise[:10], noise[10:]) == ["within"] * 5
+    assert _verdicts(shifted[:10], shifted[10:]) == ["beyond"] * 5
+    null = lambda_null(shifted[:10], shifted[10:], rng=np.random.default_rng(0))
+    assert not null.exact and null.n_relabelings == LAMBDA_NULL_RELABELINGS  # decided at once
+    assert null.beyond and null.p_high <= LAMBDA_NULL_ALPHA and "MC interval" in null.describe()
+
+
+def test_a_borderline_lambda_ends_undecided_rather_than_flipping_with_the_seed():
+    """6 v 6 runs whose exact relabelling p is 23/462 = 0.0498, at the line: drawn at random (the
+    exact enumeration turned off), every seed draws up to the cap and says it cannot tell."""
+    values = _runs(288, 12, n_examples=200, shift_sd=0.5)
+    exact = lambda_null(values[:6], values[6:])
+    assert exact.exact and exact.p == pytest.approx(23 / 462) and exact.verdict_code == "beyond"
+    verdicts = set()
+    for seed in range(5):
+        null = lambda_null(values[:6], values[6:], rng=np.random.default_rng(seed), exact_limit=0, max_relabelings=800)
+        assert null.n_relabelings == 800 and null.p_low <= exact.p <= null.p_high
+        verdicts.add(null.verdict_code)
+        assert not null.beyond and "undecided" in null.describe()
+    assert verdicts == {"undecided"}
+
+
+def test_monte_carlo_interval_covers_the_exact_p_and_exact_enumeration_has_none():
+    """6 v 6 runs: the 462 partitions enumerated give the exact p (a zero-width interval); random
+    draws from them give an interval around it."""
+    for study in range(4):
+        values = _runs(30 + study, 12, n_examples=150)
+        exact = lambda_null(values[:6], values[6:])
+        assert exact.exact and exact.n_relabelings == 462 and exact.p_low == exact.p == exact.p_high
+        assert exact.smallest_p == pytest.approx(1 / 462) and exact.interval() == "exact"
+        for seed in range(3):
+            drawn = lambda_null(values[:6], values[6:], rng=np.random.default_rng(seed), exact_limit=0)
+            assert not drawn.exact and drawn.p_low <= exact.p <= drawn.p_high
+            assert drawn.p_low <= drawn.p <= drawn.p_high
+            assert drawn.verdict_code in (exact.verdict_code, "undecided")
+
+
+def test_relabelling_p_interval_is_clopper_pearson():
+    low, high = relabelling_p_interval(np.array([0, 7, 200]), np.array([200, 200, 200]), confidence=0.95)
+    for b, lo, hi in zip((0, 7, 200), low, high):
+        reference = stats.binomtest(b, 200).proportion_ci(0.95, method="exact")
+        assert lo == pytest.approx(reference.low, abs=1e-12) and hi == pytest.approx(reference.high, abs=1e-12)
+    with pytest.raises(InputError, match="confidence"):
+        relabelling_p_interval(1, 10, confidence=1.0)
+    with pytest.raises(InputError, match="max_relabelings"):
+        lambda_null(np.zeros((3, 4)), np.ones((3, 4)), max_relabelings=0)
+
+
+def test_too_few_runs_for_any_p_to_reach_alpha_give_no_verdict():
+    """2 v 2 runs allow 3 partitions: the smallest relabelling p is 1/3, so however large λ is, no
+    verdict; likewise 5 seed pairs (16 sign patterns up to the mirror) and 2 + 2 + 2 runs (15)."""
+    values = _runs(8, 4, n_examples=100)
+    values[2:, :60] += 5.0  # a huge difference: still no verdict from 2 v 2 runs
+    null = lambda_null(values[:2], values[2:])
+    assert null.exact and null.n_relabelings == 3 and null.smallest_p == pytest.approx(1 / 3)
+    assert null.verdict_code == "no_verdict" and not null.beyond
+    assert "no verdict" in null.describe() and "0.333" in null.describe()
+    pairs = _runs(9, 12, n_examples=100)
+    paired = lambda_null(pairs[:5], pairs[5:10], "paired")
+    assert paired.smallest_p == pytest.approx(1 / 16) and paired.verdict_code == "no_verdict"
+    assert lambda_null(pairs[:6], pairs[6:] + 3.0, "paired").verdict_code == "beyond"  # 1/32 reachable
+    three = lambda_null_oneway([pairs[:2], pairs[2:4], pairs[4:6]])
+    assert three.smallest_p == pytest.approx(1 / 15) and three.verdict_code == "no_verdict"
+
+
+def test_one_way_monte_carlo_null_is_drawn_until_decided():
+    values = _runs(11, 15, n_examples=120, shift_sd=0.2)
+    values[10:, :60] += 2.0
+    null = lambda_null_oneway([values[:5], values[5:10], values[10:]], rng=np.random.default_rng(0))
+    assert not null.exact and null.verdict_code == "beyond" and null.p_high <= LAMBDA_NULL_ALPHA
+
+
+@pytest.mark.parametrize("test", ["welch", "student", "paired"])
+def test_matrix_product_path_gives_the_lambdas_of_the_per_example_test(test):
+    """The fast path (sums by matrix products, p only near each relabelling's median) against
+    two_sample_test of every relabelling's gathered runs, on tied scores with groups that become
+    constant under some relabellings (as accuracy of a few epochs)."""
+    rng = np.random.default_rng(12)
+    values = np.round(rng.uniform(size=(12, 400)) + rng.normal(0, 0.3, (12, 1)), 1)
+    values[:, :20] = 0.5  # constant in every run: never tested
+    values[:5, 20:40] = 1.0  # constant in five runs
+    values[7:, 40:50] = -2.0
+    values[:5, 50], values[5:, 50] = 1.0, 2.0  # both groups constant under the observed labelling
+    if test == "paired":
+        patterns = np.vstack([np.ones((1, 6)), enumerate_sign_flips(6)])
+        orders = _sign_flip_orders(patterns)
+    else:
+        patterns = np.vstack([np.r_[np.zeros(5), np.ones(7)][None, :], draw_labelings(rng, 5, 7, 300)])
+        orders = np.argsort(patterns, axis=1, kind="stable")
+    n_a = 6 if test == "paired" else 5
+    expected = _relabelled_lambdas(values, orders, (n_a, 12 - n_a), two_sample_p(test))
+    fast = _TwoSampleSums.of(values, n_a, test).lambdas(patterns)
+    np.testing.assert_allclose(fast, expected, rtol=1e-12)
+
+
+def test_two_sided_t_p_falls_as_the_degrees_of_freedom_rise():
+    """The bracket of the fast path's median rests on P(|T_df| >= t) falling with df at every t."""
+    t = np.linspace(0.01, 8.0, 400)[:, None]
+    df = np.concatenate([np.linspace(1.0, 3.0, 41), np.linspace(3.0, 400.0, 300)])[None, :]
+    p = 2.0 * stats.t.sf(t, df)
+    assert np.all(np.diff(p, axis=1) <= 1e-15)

@@ -256,3 +256,40 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert image.shape[0] >= 1000 and image.shape[1] >= 1000
     # A rendered page has text and figures: far from a uniform blank screenshot.
     assert image[..., :3].std() > 0.05
+
+
+def test_lambda_verdicts_of_newer_logs_and_metadata_and_of_older_metadata():
+    """λ's four verdicts (issue 20), from the .log sentences and the Parquet metadata; metadata
+    written before the verdict was recorded still gives beyond or consistent from its flag."""
+    from types import SimpleNamespace
+
+    from gwas_models.report import _lambda_sentence, _metadata_lambdas
+
+    lines = LOG.replace(
+        "  combined  60      0",
+        "  acc       60      0         1.7000     1.8000     0.052     0.3      0\n"
+        "  few       60      0         3.0000     2.0000     0.333     0.3      0\n"
+        "  combined  60      0",
+    ).replace(
+        "\nwarnings: none",
+        "  acc: λ = 1.70, 95th percentile under relabelling 1.80 (null 2.5-97.5%: 0.5-1.9; p 0.052, 99.9% MC interval"
+        " 0.043-0.062; 6400 random relabellings, 60 examples): undecided: the relabelling p's interval straddles 0.05"
+        " after 6400 random relabellings (λ too near its null's 95th percentile to tell)\n"
+        "  few: λ = 3.00, 95th percentile under relabelling 2.00 (null 2.5-97.5%: 0.5-3.0; p 0.333, exact; all 3"
+        " relabellings, 60 examples): no verdict: these runs allow no relabelling p below 0.333, above 0.05 (too few"
+        " runs to tell λ from run-to-run noise)\n\nwarnings: none",
+    )
+    facts = parse_log(lines).lambdas
+    assert facts["acc"].verdict.startswith("undecided") and not facts["acc"].beyond
+    assert facts["few"].verdict.startswith("no verdict") and not facts["few"].beyond
+    assert facts["loss"].beyond and facts["aum"].verdict == "consistent with run-to-run noise"
+    sentence = _lambda_sentence(SimpleNamespace(lambdas=facts))
+    assert "undecided (too near" in sentence and "acc 1.70" in sentence
+    assert "no verdict (too few runs" in sentence and "few 3.00" in sentence
+    assert "<b>beyond run-to-run noise</b>" in sentence and "consistent with run-to-run noise for" in sentence
+
+    newer = {"lambda_gc": 1.7, "null_95": 1.8, "beyond": False, "verdict": "undecided", "p": 0.052, "p_low": 0.043, "p_high": 0.062}
+    older = {"lambda_gc": 2.5, "null_95": 1.4, "beyond": True}
+    none = {"lambda_gc": 1.1, "null_95": None, "beyond": False, "verdict": "no_null"}
+    read = _metadata_lambdas({"lambda": {"acc": newer, "loss": older, "empty": none}})
+    assert read["acc"].verdict.startswith("undecided") and read["loss"].beyond and read["empty"].verdict == ""

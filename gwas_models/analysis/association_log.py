@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from gwas_models.analysis.genomic_control import LAMBDA_NULL_ALPHA
+from gwas_models.analysis.genomic_control import LAMBDA_NULL_ALPHA, LAMBDA_NULL_CONFIDENCE, LambdaNull
 from gwas_models.analysis.permutation import permutation_plan
 from gwas_models.analysis.study import AssociationSettings, AssociationStudy, ComparisonResult, ScoreSummary
 from gwas_models.formats.sumstats_schema import ADJUST_COLUMNS, MISSING, RANKING_COLUMN
@@ -60,15 +60,20 @@ def format_log(
     methods = list(settings.adjust) + (["EMP2"] if settings.permutation and comparison.kind == "pair" else [])
     lines.append(
         f"per score (significant = adjusted p <= {settings.alpha:g}; lambda_95: 95th percentile of lambda_GC under "
-        "relabelling of the runs, lambda_p: its relabelling p; shift_p: run-level test of the global shift):"
+        "relabelling of the runs, lambda_p: its relabelling p, lambda_p_ci: that p's Monte Carlo interval "
+        f"({LAMBDA_NULL_CONFIDENCE:.1%}; 'exact' when every relabelling was used), lambda: the verdict; "
+        "shift_p: run-level test of the global shift):"
     )
-    head = ["score", "tested", "untested", "lambda_GC", "lambda_95", "lambda_p", "shift_p"] + [ADJUST_COLUMNS.get(m, m) for m in methods]
+    head = ["score", "tested", "untested", "lambda_GC", "lambda_95", "lambda_p", "lambda_p_ci", "lambda", "shift_p"]
+    head += [ADJUST_COLUMNS.get(m, m) for m in methods]
     rows = [head]
     for item in comparison.scores + comparison.combined:
         untested = ",".join(f"{code}={count}" for code, count in item.errcodes.items()) or "0"
         rows.append(
             [item.score, str(item.n_tested), untested, _number(item.lambda_gc, ".4f")]
-            + _null_cells(item)
+            + _null_cells(item)[:3]
+            + [_lambda_word(item)]
+            + _null_cells(item)[3:]
             + [str(item.n_significant.get(m, "")) for m in methods]
         )
     lines += _aligned(rows, indent="  ")
@@ -118,18 +123,20 @@ def format_comparison_summary(settings: AssociationSettings, comparison: Compari
     method = "bonferroni" if "bonferroni" in settings.adjust else settings.adjust[0]
     title = comparison.label if comparison.kind == "pair" else f"one-way ({comparison.label})"
     lines = [f"{title}:"]
-    rows = [["score", "tested", "lambda_GC", "lambda_95", "lambda_p", "lambda", "shift_p", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]]
+    rows = [
+        ["score", "tested", "lambda_GC", "lambda_95", "lambda_p", "lambda_p_ci", "lambda", "shift_p", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]
+    ]
     for item in comparison.scores + comparison.combined:
         cells = _null_cells(item)
         rows.append(
             [item.score, str(item.n_tested), _number(item.lambda_gc, ".3f")]
-            + cells[:2]
+            + cells[:3]
             + [_lambda_word(item)]
-            + cells[2:]
+            + cells[3:]
             + [str(item.n_significant[method])]
         )
     lines += _aligned(rows, indent="  ")
-    lines.append("  (lambda: 'noise' within its relabelling null, 'BEYOND' its 95th percentile: a real global difference)")
+    lines.append(LAMBDA_LEGEND)
     if n_top > 0 and len(comparison.sumstats):
         lines.append(f"  top examples{_ranked_by(comparison)}:")
         lines += _aligned(_top_rows(comparison, n_top), indent="    ")
@@ -147,21 +154,40 @@ def _number(value: float, spec: str) -> str:
 
 
 def _null_cells(item: ScoreSummary) -> list[str]:
-    """lambda_95, lambda_p and shift_p of a score (``'.'`` for combined rows)."""
+    """lambda_95, lambda_p, lambda_p_ci and shift_p of a score (``'.'`` for combined rows)."""
     null, shift = item.lambda_null, item.run_shift
     return [
         _number(null.upper, ".4f") if null else MISSING,
         _number(null.p, ".3g") if null else MISSING,
+        _p_interval(null),
         _number(shift.p, ".3g") if shift else MISSING,
     ]
 
 
+def _p_interval(null: LambdaNull | None) -> str:
+    """The relabelling p's interval as one cell: ``exact``, e.g. ``0.0310-0.0720``, or ``'.'``."""
+    if null is None or not np.isfinite(null.p):
+        return MISSING
+    return "exact" if null.exact else f"{null.p_low:.4f}-{null.p_high:.4f}"
+
+
+#: The console summary's key to its ``lambda`` column.
+LAMBDA_LEGEND = (
+    "  (lambda: 'noise' within its relabelling null, 'BEYOND' its 95th percentile: a real global difference; "
+    f"judged on the relabelling p's whole interval at {LAMBDA_NULL_ALPHA:g}: 'undecided' when it still straddles "
+    f"{LAMBDA_NULL_ALPHA:g} after the most relabellings drawn, 'no_verdict' when the runs are too few for any p to reach it)"
+)
+_LAMBDA_WORDS = {"beyond": "BEYOND", "within": "noise", "undecided": "undecided", "no_verdict": "no_verdict"}
+
+
 def _lambda_word(item: ScoreSummary) -> str:
-    """``noise`` when λ is within its relabelling null, ``BEYOND`` when above its 95th percentile."""
+    """``noise`` when λ is within its relabelling null, ``BEYOND`` when above its 95th percentile,
+    else ``undecided`` or ``no_verdict``
+    (:attr:`~gwas_models.analysis.genomic_control.LambdaNull.verdict_code`)."""
     null = item.lambda_null
     if null is None or not np.isfinite(null.p):
         return MISSING
-    return "BEYOND" if null.beyond else "noise"
+    return _LAMBDA_WORDS[null.verdict_code]
 
 
 def _global_difference_lines(comparison: ComparisonResult) -> list[str]:

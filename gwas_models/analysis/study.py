@@ -41,6 +41,8 @@ from gwas_models.analysis.combine import CombinedEvidence, combine_evidence
 from gwas_models.analysis.genomic_control import (
     LAMBDA_NULL_ALPHA,
     LAMBDA_NULL_EXAMPLES,
+    LAMBDA_NULL_MAX_RELABELINGS,
+    LAMBDA_NULL_MAX_RELABELINGS_MODERATED,
     LAMBDA_NULL_SEED,
     LambdaNull,
     RunLevelTest,
@@ -302,8 +304,11 @@ class ComparisonResult:
 
     def summary(self) -> pd.DataFrame:
         """One row per score (then the combined rows): examples tested, λGC with the 2.5th and
-        97.5th percentiles and p of its relabelling null, the run-level test of the global shift
-        (mean difference, statistic, p), and significant examples per method."""
+        97.5th percentiles and p of its relabelling null, the interval of that p (``lambda_p_low``,
+        ``lambda_p_high``: Monte Carlo, or p itself when exact) and λ's verdict (``lambda_verdict``:
+        :attr:`~gwas_models.analysis.genomic_control.LambdaNull.verdict_code`, empty for combined
+        rows), the run-level test of the global shift (mean difference, statistic, p), and
+        significant examples per method."""
         rows = []
         for item in self.scores + self.combined:
             null, shift = item.lambda_null, item.run_shift
@@ -314,6 +319,9 @@ class ComparisonResult:
                 "lambda_null_low": null.low if null else np.nan,
                 "lambda_null_high": null.high if null else np.nan,
                 "lambda_p": null.p if null else np.nan,
+                "lambda_p_low": null.p_low if null else np.nan,
+                "lambda_p_high": null.p_high if null else np.nan,
+                "lambda_verdict": null.verdict_code if null else "",
                 "shift": shift.difference if shift else np.nan,
                 "shift_stat": shift.statistic if shift else np.nan,
                 "shift_p": shift.p if shift else np.nan,
@@ -523,7 +531,11 @@ def associate(
         Source of the permutations (``test="permutation"``) and, through a generator spawned from
         it (so that the permutations stay the same), of the random relabellings of λ's null when
         the runs allow more than
-        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_RELABELINGS`. Without it, those
+        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_EXACT_LIMIT` distinct ones (drawn
+        until the relabelling p is decided, at most
+        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_MAX_RELABELINGS`, or
+        :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_MAX_RELABELINGS_MODERATED` for the
+        moderated t). Without it, those
         relabellings come from a generator seeded with
         :data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_SEED`: the same study gives the
         same λ null each time.
@@ -804,10 +816,13 @@ def _pair_lambda_null(
     run's index travels as one more column of scores (the examples that enter the null are chosen
     here, as ``lambda_null`` would choose them), and the test looks its covariates up by it.
     """
+    # The moderated t and the covariate fits run once per relabelling, in a loop: a lower cap.
+    looped = settings.moderated or covariates is not None
+    cap = LAMBDA_NULL_MAX_RELABELINGS_MODERATED if looped else LAMBDA_NULL_MAX_RELABELINGS
     if covariates is None:
         p_of_groups = _moderated_p(settings) if settings.moderated else None
         return lambda_null(
-            values_a, values_b, settings.t_test, rng=rng, tested=tested, p_of_groups=p_of_groups
+            values_a, values_b, settings.t_test, rng=rng, tested=tested, p_of_groups=p_of_groups, max_relabelings=cap
         )
     columns = np.flatnonzero(tested)
     if len(columns) > LAMBDA_NULL_EXAMPLES:  # evenly thinned, as lambda_null thins
@@ -848,6 +863,7 @@ def _pair_lambda_null(
         rng=rng,
         max_examples=len(columns) + 1,
         p_of_groups=p_of_groups,
+        max_relabelings=cap,
     )
 
 
@@ -985,7 +1001,9 @@ def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, s
 
     λGC alone says nothing here (with replicate runs it swings widely between studies without
     any difference); a warning needs λ beyond its relabelling null
-    (:data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_ALPHA`), or the run-level test of
+    (:data:`~gwas_models.analysis.genomic_control.LAMBDA_NULL_ALPHA`, the whole Monte Carlo interval
+    of the relabelling p at most it: no warning when undecided or when the runs allow no verdict),
+    or the run-level test of
     the raw scores significant at ``alpha`` while the per-example tests see the shift (no
     normalisation). Each score is judged at these levels on its own.
     """
@@ -993,7 +1011,8 @@ def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, s
     beyond = [s for s in summaries if s.lambda_null is not None and s.lambda_null.beyond]
     if beyond:
         listed = "; ".join(
-            f"{s.score} {s.lambda_null.lambda_gc:.2f} (95th percentile {s.lambda_null.upper:.2f}, p {s.lambda_null.p:.3g})"
+            f"{s.score} {s.lambda_null.lambda_gc:.2f} (95th percentile {s.lambda_null.upper:.2f}, "
+            f"p {s.lambda_null.p:.3g}, {s.lambda_null.interval()})"
             for s in beyond
         )
         # Each score is judged at 5% on its own: with many scores say how many such findings chance gives.

@@ -25,7 +25,7 @@ import numpy as np
 from gwas_models import __version__
 from gwas_models.analysis.association import NORMALIZATIONS
 from gwas_models.analysis.association_log import SUMMARY_TOP, format_comparison_summary, format_log
-from gwas_models.analysis.study import TESTS, AssociationSettings, AssociationStudy, ComparisonResult, associate, check_archs
+from gwas_models.analysis.study import TESTS, AssociationSettings, AssociationStudy, ComparisonResult, ScoreSummary, associate, check_archs
 from gwas_models.analysis.covariates import RunCovariates
 from gwas_models.errors import InputError, StoreError
 from gwas_models.formats import store as run_store
@@ -333,20 +333,29 @@ def _provenance(inputs: AssociationInputs, comparison: ComparisonResult) -> dict
     }
 
 
-def _lambda_provenance(comparison: ComparisonResult) -> dict[str, dict[str, float | bool | None]]:
-    """Each score's λGC, the 95th percentile of its relabelling null and whether λ is beyond it, for
-    the plots and the report to show λ against run-to-run noise without recomputing the null (JSON:
-    missing values are None)."""
+def _lambda_provenance(comparison: ComparisonResult) -> dict[str, dict[str, float | bool | str | None]]:
+    """Each score's λGC, the 95th percentile of its relabelling null, the relabelling p with its
+    Monte Carlo interval, whether λ is beyond it and the verdict
+    (:attr:`~gwas_models.analysis.genomic_control.LambdaNull.verdict_code`), for the plots and the
+    report to show λ against run-to-run noise without recomputing the null (JSON: missing values
+    are None). Files of older versions have only ``lambda_gc``, ``null_95`` and ``beyond``."""
 
     def number(value: float | None) -> float | None:
         return float(value) if value is not None and np.isfinite(value) else None
 
-    return {
-        item.score: {
+    def entry(item: ScoreSummary) -> dict[str, float | bool | str | None]:
+        null = item.lambda_null
+        return {
             "lambda_gc": number(item.lambda_gc),
-            "null_95": number(item.lambda_null.upper) if item.lambda_null is not None else None,
+            "null_95": number(null.upper) if null is not None else None,
             # The log's verdict: beyond run-to-run noise (the report says which, as the log does).
-            "beyond": bool(item.lambda_null.beyond) if item.lambda_null is not None else None,
+            "beyond": bool(null.beyond) if null is not None else None,
+            # verdict_code, or "no_null" when no relabelling null could be formed (no tested example).
+            "verdict": (null.verdict_code if np.isfinite(null.p) else "no_null") if null is not None else None,
+            "p": number(null.p) if null is not None else None,
+            "p_low": number(null.p_low) if null is not None else None,
+            "p_high": number(null.p_high) if null is not None else None,
+            "exact": bool(null.exact) if null is not None else None,
         }
-        for item in comparison.scores
-    }
+
+    return {item.score: entry(item) for item in comparison.scores}
