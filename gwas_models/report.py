@@ -43,6 +43,7 @@ from gwas_models.formats.sumstats_schema import (
     LAMBDA_WARN_ABOVE,
     RANKING_COLUMN,
     RANKING_MEANINGS,
+    TESTED_ERRCODES,
     inflation_level,
     ranking_column,
     ranking_score,
@@ -163,7 +164,17 @@ def _per_score(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
         # column; in older tables their P was the geometric mean p, a ranking (no hits). Never a λ:
         # they are not one test per example of one score.
         ranking_only = combined and RANKING_COLUMN not in frame.columns
-        lam = np.nan if combined or not tested.any() else genomic_control_lambda(p[tested])
+        # λ is of the tests' statistics, as the association computed it: not of SEPARATED rows (an
+        # exact permutation p, no t), and of Welch's t where P is a permutation p (EMP1).
+        with_statistic = tested & (block["ERRCODE"].astype(str).to_numpy() == ".")
+        if "EMP1" in block.columns and not combined:
+            from scipy import stats
+
+            statistic = pd.to_numeric(block["T_STAT"], errors="coerce").to_numpy(dtype=float)
+            df = pd.to_numeric(block["DF"], errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                p = 2.0 * stats.t.sf(np.abs(statistic), df)
+        lam = np.nan if combined or not with_statistic.any() else genomic_control_lambda(p[with_statistic])
         neg = pd.to_numeric(block["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=float)
         rows.append(
             {
@@ -205,7 +216,7 @@ def _top_examples(frame: pd.DataFrame, n: int) -> pd.DataFrame:
 def _majority_direction(frame: pd.DataFrame, top: pd.DataFrame, column: str) -> pd.Series:
     """A one-way table's combined rows name no hardest architecture: the one most of the
     example's tested scores name instead (text left as it is where the combined row has one)."""
-    scores = frame[~frame["SCORE"].astype(str).isin(COMBINED_SCORES) & (frame["ERRCODE"].astype(str) == ".")]
+    scores = frame[~frame["SCORE"].astype(str).isin(COMBINED_SCORES) & frame["ERRCODE"].astype(str).isin(TESTED_ERRCODES)]
     named = scores[scores["ID"].isin(top["ID"]) & (scores[column].astype(str) != ".")]
     majority = named.groupby("ID")[column].agg(lambda values: values.astype(str).value_counts().index[0])
     filled = top["ID"].map(majority)

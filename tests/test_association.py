@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import combinations, permutations
+from math import comb
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,11 +19,14 @@ from gwas_models.analysis.association import (
     FEW_RUNS,
     NAN,
     OK,
+    SEPARATED,
     compare_groups,
     group_moments,
     mean_neg_log10_p,
     normalize_within_runs,
+    oneway_separation_p,
     rank_ties_reason,
+    separation_p,
     two_sample_test,
     welch_anova,
     welch_anova_by_group,
@@ -138,9 +144,12 @@ def test_constant_examples_get_const_and_no_p():
     a = np.array([[0.1, 1.0, 0.0], [0.1, 1.0, 1.0], [0.1, 1.0, 0.5]] * 7)  # 21 runs
     b = np.array([[0.1, 2.0, 3.0], [0.1, 2.0, 3.5], [0.1, 2.0, 4.0]] * 7)
     result = two_sample_test(a, b)
-    # 0.1 twenty-one times has a rounding-residue mean; it must still count as constant.
-    assert list(result.errcode) == ["CONST", "CONST", "."]
-    assert np.isnan(result.p[:2]).all() and np.isnan(result.t_stat[:2]).all()
+    # 0.1 twenty-one times has a rounding-residue mean; it must still count as constant. Constant
+    # groups at different levels (1.0 vs 2.0) are a separation, tested with its exact p.
+    assert list(result.errcode) == ["CONST", "SEPARATED", "."]
+    assert np.isnan(result.p[0]) and np.isnan(result.t_stat[:2]).all()
+    assert result.p[1] == pytest.approx(2 / comb(42, 21), rel=1e-12)
+    assert list(result.tested) == [False, True, True] and list(result.has_statistic) == [False, False, True]
     assert result.beta[1] == 1.0 and result.se[1] == 0.0
     assert result.mean_a[0] == 0.1 and result.sd_a[0] == 0.0
 
@@ -179,8 +188,10 @@ def test_paired_test_drops_incomplete_pairs():
     keep = [0, 1, 3, 4, 5]
     assert result.p[0] == pytest.approx(stats.ttest_rel(b[keep, 0], a[keep, 0]).pvalue, rel=1e-12)
     assert result.n_a[0] == result.n_b[0] == 5
-    identical = two_sample_test(a[:, 1:], a[:, 1:] + 2.0, "paired")
+    identical = two_sample_test(a[:, 1:], a[:, 1:], "paired")
     assert identical.error[0] == CONST
+    shifted = two_sample_test(a[:, 1:], a[:, 1:] + 2.0, "paired")  # differences 2 up to rounding: separated
+    assert shifted.errcode[0] == "SEPARATED" and shifted.p[0] == pytest.approx(2 / 2**6, rel=1e-12)
 
 
 def test_matrix_and_group_vector_interface():
@@ -280,9 +291,13 @@ def test_essentially_constant_groups_get_const_like_r():
     a = np.array([1.0, 1.0, 1.0, 1.0, 1.0 + eps])
     b = np.array([2.0, 2.0, 2.0, 2.0, 2.0 + 2 * eps])
     for test in ("welch", "student"):
+        # No t (no spread beyond rounding), but the groups do not overlap: a separation, with the
+        # exact permutation p of 5 vs 5 runs (the observed labelling and its mirror of 252).
         result = two_sample_test(a, b, test)
-        assert result.errcode[0] == "CONST" and np.isnan(result.p[0]) and np.isnan(result.t_stat[0])
-    assert welch_anova([a, b, b + 1.0]).errcode[0] == "CONST"
+        assert result.errcode[0] == "SEPARATED" and result.p[0] == pytest.approx(2 / 252) and np.isnan(result.t_stat[0])
+        overlapping = two_sample_test(a, a[::-1], test)
+        assert overlapping.errcode[0] == "CONST" and np.isnan(overlapping.p[0])
+    assert welch_anova([a, b, b + 1.0]).errcode[0] == "CONST"  # not exactly constant
     # Tiny but genuine spreads: small scores, and a 1e-9 spread on scores near 1.
     spread = np.array([1.0, 1.1, 0.9, 1.05, 0.95])
     for offset, scale in ((0.0, 1e-12), (1.0, 1e-9)):
@@ -290,6 +305,84 @@ def test_essentially_constant_groups_get_const_like_r():
         reference = stats.ttest_ind(offset + scale * 1.5 * spread, offset + scale * spread, equal_var=False)
         assert result.errcode[0] == "." and result.p[0] == pytest.approx(reference.pvalue, rel=1e-4)  # data rounded at 1e-7
     assert welch_anova([spread * 1e-12, spread * 2e-12, spread * 3e-12]).errcode[0] == "."
+
+
+def test_groups_constant_at_different_levels_are_separated_with_their_exact_p():
+    """Issue 20: 0.967 in every run of A and 1.0 in every run of B was CONST with no p."""
+    a = np.full((5, 4), 0.967)
+    b = np.full((6, 4), 1.0)
+    a[:, 1] = 1.0  # equal constants: nothing to test
+    a[:, 2] = [0.9, 0.95, 1.0, 0.96, 0.97]  # one group constant: an ordinary Welch test
+    b[1:, 3] = np.nan  # a single finite run in B: FEW_RUNS
+    result = two_sample_test(a, b)
+    assert list(result.errcode) == ["SEPARATED", "CONST", ".", "FEW_RUNS"]
+    assert result.p[0] == pytest.approx(1 / comb(11, 5), rel=1e-12)  # only the observed labelling separates
+    assert result.neg_log10_p[0] == pytest.approx(np.log10(comb(11, 5)), rel=1e-12)
+    assert np.isnan(result.t_stat[0]) and np.isnan(result.df[0]) and np.isnan(result.cohen_d[0])
+    assert result.beta[0] == pytest.approx(0.033) and result.se[0] == 0.0
+    assert result.tested[0] and not result.has_statistic[0] and result.error[0] == SEPARATED
+    # Equal groups: the mirror labelling separates too; missing runs shrink the count.
+    equal = two_sample_test(np.full((5, 2), 0.967), np.full((5, 2), 1.0))
+    assert equal.p[0] == pytest.approx(2 / comb(10, 5))
+    a_missing = np.full((5, 1), 0.967)
+    a_missing[0] = np.nan
+    assert two_sample_test(a_missing, np.full((5, 1), 1.0)).p[0] == pytest.approx(1 / comb(9, 4))
+    for test in ("student", "paired"):
+        other = two_sample_test(np.full((5, 1), 0.967), np.full((5, 1), 1.0), test)
+        assert other.errcode[0] == "SEPARATED"
+    assert two_sample_test(np.full((5, 1), 0.967), np.full((5, 1), 1.0), "paired").p[0] == pytest.approx(2 / 2**5)
+
+
+def test_separation_p_is_the_share_of_relabellings_that_separate():
+    """Brute force: every labelling of the runs (every sign pattern, paired) counted directly."""
+    for n_a, n_b in ((2, 2), (3, 5), (4, 4), (5, 6)):
+        values = np.r_[np.zeros(n_a), np.ones(n_b)]
+        separating = 0
+        for chosen in combinations(range(n_a + n_b), n_b):
+            in_b = np.zeros(n_a + n_b, bool)
+            in_b[list(chosen)] = True
+            separating += values[in_b].std() == 0 and values[~in_b].std() == 0
+        p, neg_log10_p = separation_p(np.array([n_a]), np.array([n_b]))
+        assert p[0] == pytest.approx(separating / comb(n_a + n_b, n_a), rel=1e-12)
+        assert neg_log10_p[0] == pytest.approx(-np.log10(p[0]), rel=1e-12)
+    for n in (2, 3, 6):
+        flips = [2 * np.array(k) - 1 for k in np.ndindex(*(2,) * n)]
+        constant = sum(len(set(0.7 * signs)) == 1 for signs in flips)  # flipped differences all equal
+        assert separation_p(np.array([n]), np.array([n]), paired=True)[0][0] == pytest.approx(constant / 2**n)
+
+
+def _deals_that_keep_every_group_constant(levels: list[float], sizes: list[int]) -> float:
+    """Brute force for the one-way separation: the share of deals of the runs into groups of these
+    sizes (ordered runs, every arrangement) under which every group is constant."""
+    runs = np.repeat(levels, sizes)
+    bounds = np.cumsum([0] + sizes)
+    kept = total = 0
+    for order in set(permutations(range(len(runs)))):
+        dealt = runs[list(order)]
+        total += 1
+        kept += all(np.all(dealt[s:e] == dealt[s]) for s, e in zip(bounds[:-1], bounds[1:]))
+    return kept / total
+
+
+def test_welch_anova_of_constant_groups_at_several_levels():
+    # Every group exactly constant, not all at one level: SEPARATED with an exact p (equal sizes)
+    # or a larger, conservative one (unequal sizes); a constant group beside spread ones: CONST.
+    cases = [([0.0, 0.0, 1.0], [2, 2, 2]), ([0.0, 1.0, 2.0], [2, 2, 2]), ([0.0, 1.0, 1.0], [2, 3, 2]), ([0.0, 1.0, 2.0], [3, 2, 2])]
+    for levels, sizes in cases:
+        groups = [np.full((size, 1), level) for level, size in zip(levels, sizes)]
+        result = welch_anova(groups)
+        exact = _deals_that_keep_every_group_constant(levels, sizes)
+        assert result.errcode[0] == "SEPARATED" and np.isnan(result.f_stat[0]) and result.tested[0]
+        if len(set(sizes)) == 1:
+            assert result.p[0] == pytest.approx(exact, rel=1e-12)
+        else:
+            assert exact - 1e-12 <= result.p[0] <= 1.0
+    p, _ = oneway_separation_p(np.array([[5], [5]]), np.array([[0.967], [1.0]]))
+    assert p[0] == pytest.approx(separation_p(np.array([5]), np.array([5]))[0][0])
+    same = welch_anova([np.full((3, 1), 1.0)] * 3)
+    assert same.errcode[0] == "CONST" and np.isnan(same.p[0])
+    mixed = welch_anova([np.full((3, 1), 1.0), np.array([[1.0], [2.0], [3.0]]), np.full((3, 1), 5.0)])
+    assert mixed.errcode[0] == "CONST"
 
 
 def test_mean_neg_log10_p_skips_untested_entries():
@@ -320,11 +413,12 @@ def _two_groups(draw):
 def test_p_is_a_probability_or_missing_with_an_error_code(groups):
     a, b, test = groups
     result = two_sample_test(a, b, test)
-    tested = result.error == OK
-    assert np.all((result.p[tested] >= 0) & (result.p[tested] <= 1))
+    tested = result.tested
+    assert np.all((result.p[tested] > 0) & (result.p[tested] <= 1))
     assert np.all(np.isfinite(result.neg_log10_p[tested])) and np.all(result.neg_log10_p[tested] >= 0)
     assert np.all(np.isnan(result.p[~tested]))
-    assert set(np.unique(result.error)) <= {OK, CONST, FEW_RUNS, NAN}
+    assert np.all(np.isfinite(result.t_stat[result.has_statistic])) and np.all(np.isnan(result.t_stat[~result.has_statistic]))
+    assert set(np.unique(result.error)) <= {OK, CONST, FEW_RUNS, NAN, SEPARATED}
 
 
 @settings(max_examples=150, deadline=None)

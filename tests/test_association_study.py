@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import factorial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.oneway import anova_oneway
 
 from gwas_models.analysis.simulate import simulate_score_matrix, simulate_scores
+from gwas_models.analysis.association import two_sample_test
 from gwas_models.analysis.association_log import format_log, format_summary
+from gwas_models.analysis.multitest import adjust_pvalues, genomic_control_lambda
 from gwas_models.analysis.study import AssociationSettings, associate
 from gwas_models.errors import InputError
 from gwas_models.analysis.combine import cauchy_combination
@@ -38,7 +42,8 @@ def _fields(matrix: ScoreMatrix) -> dict:
 def test_pair_table_has_the_plink_style_columns_and_one_row_per_example_and_score(two_scores):
     study = associate(two_scores, ["r", "v"])
     table = study.pairs[0].sumstats
-    expected = list(PAIR_COLUMNS) + ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY", "ERRCODE"]
+    adjusted = ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY"]
+    expected = list(PAIR_COLUMNS) + adjusted + [f"NEG_LOG10_{c}" for c in adjusted] + ["ERRCODE"]
     assert list(table.columns) == expected
     assert len(table) == 300 * 3
     assert list(dict.fromkeys(table["SCORE"].astype(str))) == ["loss", "aum", COMBINED]
@@ -113,7 +118,8 @@ def test_three_architectures_give_every_pair_and_a_welch_anova():
     study = associate(matrices)
     assert [c.archs for c in study.pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
     oneway = study.oneway.sumstats
-    assert list(oneway.columns) == list(ONEWAY_COLUMNS) + ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY", "ERRCODE"]
+    adjusted = ["BONF", "HOLM", "SIDAK", "FDR_BH", "FDR_BY"]
+    assert list(oneway.columns) == list(ONEWAY_COLUMNS) + adjusted + [f"NEG_LOG10_{c}" for c in adjusted] + ["ERRCODE"]
     loss = oneway[oneway["SCORE"].astype(str) == "loss"].reset_index(drop=True)
     m = matrices["loss"]
     reference = anova_oneway([m.runs_of(g)[:, 7] for g in ("a", "b", "c")], use_var="unequal")
@@ -177,15 +183,156 @@ def test_bad_inputs_raise_input_errors():
 
 def test_permutation_study_adds_empirical_columns_and_warns_when_they_cannot_pass():
     matrix = simulate_score_matrix(np.random.default_rng(4), 300, {"a": 5, "b": 5}, effect_examples=[0], effect_size=8.0)
-    study = associate(matrix, test="permutation", n_permutations=300, rng=np.random.default_rng(5))
+    study = associate(matrix, test="permutation", n_permutations=300, normalize="none", rng=np.random.default_rng(5))
     table = study.pairs[0].sumstats
     assert list(table.columns[-3:]) == ["EMP1", "EMP2", "ERRCODE"]
     assert table["EMP1"].min() >= 1 / 301 and (table["EMP2"] >= table["EMP1"]).all()
     summary = study.pairs[0].scores[0]
     assert summary.smallest_p == pytest.approx(2 / 252) and "EMP2" in summary.n_significant
     assert any("smallest permutation p" in w for w in study.warnings)
-    again = associate(matrix, test="permutation", n_permutations=300, rng=np.random.default_rng(5))
+    again = associate(matrix, test="permutation", n_permutations=300, normalize="none", rng=np.random.default_rng(5))
     pd.testing.assert_frame_equal(table, again.pairs[0].sumstats)
+
+
+def test_the_floor_of_the_permutation_p_is_said_per_adjustment():
+    """Issue 20: at 5 vs 5 (exact: 126 partitions, p >= 1/126) over 1,437 examples no Bonferroni,
+    Holm, Sidak or Benjamini-Yekutieli discovery is possible, and Benjamini-Hochberg needs at
+    least ceil(1437 / 126 / 0.01) = 1,141 examples at the floor; only Bonferroni was warned about."""
+    matrix = simulate_score_matrix(np.random.default_rng(4), 1437, {"a": 5, "b": 5}, effect_examples=[0], effect_size=8.0)
+    study = associate(matrix, test="permutation", normalize="none", rng=np.random.default_rng(5))
+    (warning,) = [w for w in study.warnings if "smallest permutation p" in w]
+    assert "0.00794" in warning and "every relabelling enumerated" in warning and "1,437 tested examples" in warning
+    assert "no example can reach alpha 0.01 by Bonferroni (BONF), Holm (HOLM), Sidak (SIDAK) or Benjamini-Yekutieli (FDR_BY)" in warning
+    assert "Benjamini-Hochberg (FDR_BH) only if at least 1,141 of them have that smallest p" in warning
+    assert "EMP2" not in warning  # the max-T p is not multiplied by the number of examples: 1/126 <= 0.01
+    assert "n_permutations" not in warning and "--" not in warning and "\n" not in warning
+    assert study.pairs[0].scores[0].n_significant["bonferroni"] == 0
+    # 3 vs 3: 10 partitions, p >= 0.1 > alpha: nothing at all, the max-T p included.
+    few = associate(matrix.subset_runs(np.array([0, 1, 2, 5, 6, 7])), test="permutation", normalize="none")
+    (warning,) = [w for w in few.warnings if "smallest permutation p" in w]
+    assert "the max-T family-wise p (EMP2)" in warning and "Benjamini-Hochberg (FDR_BH)," in warning
+    # Enough runs and permutations for every adjustment: no warning.
+    many = simulate_score_matrix(np.random.default_rng(4), 50, {"a": 12, "b": 12})
+    quiet = associate(many, test="permutation", n_permutations=99_999, alpha=0.05, adjust="bonferroni,fdr_bh", normalize="none", rng=np.random.default_rng(1))
+    assert not [w for w in quiet.warnings if "smallest permutation p" in w]
+
+
+def _tied_count_study(seed: int, n_examples: int = 2000, n_changed: int = 100, runs: int = 10, effect: float = 3.0):
+    """Forgetting-like counts (0-5 of a binomial) of 10 vs 10 runs with a level per run and per-run
+    noise; ``n_changed`` examples move by ``effect`` (logit) in B, half of them each way."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0.0, 1.0, n_examples)
+    run_level = rng.normal(0.0, 0.3, 2 * runs)
+    changed = np.sort(rng.choice(n_examples, n_changed, replace=False))
+    shift = np.zeros(n_examples)
+    shift[changed] = effect * rng.choice([-1.0, 1.0], n_changed)
+    groups = np.repeat(["A", "B"], runs)
+    latent = difficulty + run_level[:, None] + rng.normal(0.0, 0.3, (2 * runs, n_examples)) + (groups == "B")[:, None] * shift
+    values = rng.binomial(5, 1.0 / (1.0 + np.exp(-latent))).astype(np.float64)
+    matrix = ScoreMatrix(
+        score="forgetting",
+        values=values,
+        groups=groups,
+        seeds=np.tile(np.arange(runs), 2),
+        example_id=np.arange(n_examples),
+        labels=np.arange(n_examples) % 10,
+        class_names=tuple(f"class{c}" for c in range(10)),
+        dataset="simulated",
+        higher_is_harder=True,
+    )
+    return matrix, changed
+
+
+def test_the_permutation_p_is_the_p_of_the_table_all_the_way_through():
+    """Issue 20: with test="permutation" the adjusted columns were Welch's; BH on EMP1 has the power."""
+    matrix, changed = _tied_count_study(3)
+    study = associate(matrix, test="permutation", n_permutations=4999, alpha=0.05, normalize="none", rng=np.random.default_rng(3))
+    comparison = study.pairs[0]
+    table = comparison.sumstats
+    emp1 = table["EMP1"].to_numpy()
+    tested = table["ERRCODE"].astype(str).isin([".", "SEPARATED"]).to_numpy()
+    np.testing.assert_array_equal(table["P"].to_numpy(), emp1)
+    np.testing.assert_allclose(table["NEG_LOG10_P"].to_numpy()[tested], -np.log10(emp1[tested]), rtol=1e-12)
+    expected = adjust_pvalues(emp1, ["bonferroni", "holm", "sidak", "fdr_bh", "fdr_by"], 0.05)
+    for method, column in (("bonferroni", "BONF"), ("holm", "HOLM"), ("sidak", "SIDAK"), ("fdr_bh", "FDR_BH"), ("fdr_by", "FDR_BY")):
+        np.testing.assert_array_equal(table[column].to_numpy(), expected[method].to_numpy(), err_msg=column)
+        np.testing.assert_allclose(10 ** -table[f"NEG_LOG10_{column}"].to_numpy(), expected[method].to_numpy(), rtol=1e-9)
+        assert comparison.scores[0].n_significant[method] == int((expected[method] <= 0.05).sum())
+    # λ is of Welch's t, not of the discrete permutation p.
+    welch = two_sample_test(matrix.runs_of("A"), matrix.runs_of("B"))
+    assert comparison.scores[0].lambda_gc == pytest.approx(genomic_control_lambda(welch.p[welch.has_statistic]), rel=1e-12)
+    np.testing.assert_allclose(table["T_STAT"].to_numpy(), welch.t_stat, rtol=1e-12)
+    # Power where Welch's p adjusted in its place found next to nothing on such counts.
+    hits = np.flatnonzero(table["FDR_BH"].to_numpy() <= 0.05)
+    found = np.isin(hits, changed).sum()
+    assert found / len(changed) >= 0.6 and (len(hits) - found) / len(hits) <= 0.05
+
+
+def _separated_study(**options):
+    """5 vs 5 runs: example 0 is 0.967 in every run of a and 1.0 in every run of b, example 1 is 0.5
+    in every run of both; the others vary."""
+    matrix = simulate_score_matrix(np.random.default_rng(7), 60, {"a": 5, "b": 5}, effect_examples=[2], effect_size=3.0)
+    values = matrix.values.copy()
+    values[:, 0] = np.where(matrix.groups == "a", 0.967, 1.0)
+    values[:, 1] = 0.5
+    matrix = ScoreMatrix(**{**_fields(matrix), "values": values})
+    return associate({"loss": matrix, "aum": ScoreMatrix(**{**_fields(matrix), "score": "aum"})}, **options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"normalize": "none"},
+        {"normalize": "zscore"},
+        {"normalize": "none", "test": "student"},
+        {"normalize": "none", "test": "moderated"},
+        {"normalize": "zscore", "test": "permutation"},
+        {"normalize": "none", "paired": True},
+    ],
+    ids=["welch", "zscore", "student", "moderated", "permutation", "paired"],
+)
+def test_a_perfect_separation_is_tested_with_its_exact_p_and_counted(options):
+    study = _separated_study(rng=np.random.default_rng(0), **options)
+    comparison = study.pairs[0]
+    table = comparison.sumstats
+    loss = table[table["SCORE"].astype(str) == "loss"].reset_index(drop=True)
+    separation_p = 2 / 2**5 if options.get("paired") else 2 / 252  # the labelling and its mirror, of C(10, 5)
+    assert loss.loc[0, "ERRCODE"] == "SEPARATED" and loss.loc[1, "ERRCODE"] == "CONST"
+    assert loss.loc[0, "P"] == pytest.approx(separation_p, rel=1e-12)
+    assert loss.loc[0, "NEG_LOG10_P"] == pytest.approx(-np.log10(separation_p), rel=1e-12)
+    assert np.isnan(loss.loc[0, "T_STAT"]) and np.isnan(loss.loc[1, "P"])
+    n_tested = int(loss["P"].notna().sum())
+    assert loss.loc[0, "BONF"] == pytest.approx(min(separation_p * n_tested, 1.0), rel=1e-12)
+    summary = comparison.scores[0]
+    assert summary.n_tested == n_tested == 59 and summary.n_separated == 1 and summary.errcodes == {"CONST": 1}
+    # λ leaves it out: it has no t statistic.
+    with_t = loss["ERRCODE"].eq(".").to_numpy()
+    if not options.get("test") == "permutation":
+        assert summary.lambda_gc == pytest.approx(genomic_control_lambda(loss["P"].to_numpy()[with_t]), rel=1e-12)
+    else:
+        assert loss.loc[0, "EMP1"] == pytest.approx(separation_p, rel=1e-12)
+    if options.get("test") == "moderated":
+        assert summary.variance_prior.n_examples == 58  # neither the constant nor the separated example
+    # The Cauchy combination takes it (both scores are separations here).
+    combined = table[table["SCORE"].astype(str) == COMBINED].reset_index(drop=True)
+    assert combined.loc[0, "ERRCODE"] == "." and combined.loc[0, "P"] == pytest.approx(separation_p, rel=1e-9)
+    assert combined.loc[1, "ERRCODE"] == "CONST"
+
+
+def test_the_one_way_table_separates_groups_constant_at_different_levels():
+    matrix = simulate_score_matrix(np.random.default_rng(8), 30, {"a": 4, "b": 4, "c": 4})
+    values = matrix.values.copy()
+    values[:, 0] = np.select([matrix.groups == "a", matrix.groups == "b"], [0.9, 1.0], 0.8)
+    values[:, 1] = np.where(matrix.groups == "a", 0.9, 1.0)  # a at one level, b and c at another
+    values[:, 2] = 0.7
+    matrix = ScoreMatrix(**{**_fields(matrix), "values": values})
+    for normalize in ("none", "zscore"):
+        oneway = associate(matrix, normalize=normalize).oneway.sumstats
+        assert list(oneway["ERRCODE"].astype(str)[:3]) == ["SEPARATED", "SEPARATED", "CONST"]
+        # Every group constant: 3! of 12! / 4!^3 deals; two at one level: 3 deals of 8 runs, 8! 4! / 12!.
+        assert oneway.loc[0, "P"] == pytest.approx(6 * 24**3 / factorial(12), rel=1e-12)
+        assert oneway.loc[1, "P"] == pytest.approx(3 * factorial(8) * factorial(4) / factorial(12), rel=1e-12)
+        assert np.isnan(oneway.loc[0, "F_STAT"])
 
 
 def test_log_and_summary_text(two_scores):

@@ -236,3 +236,23 @@ def test_two_sided_t_p_falls_as_the_degrees_of_freedom_rise():
     df = np.concatenate([np.linspace(1.0, 3.0, 41), np.linspace(3.0, 400.0, 300)])[None, :]
     p = 2.0 * stats.t.sf(t, df)
     assert np.all(np.diff(p, axis=1) <= 1e-15)
+
+
+def test_a_study_reports_the_verdict_its_interval_and_no_warning_without_a_verdict():
+    from gwas_models.analysis.association_log import format_log, format_summary
+    from gwas_models.analysis.simulate import simulate_score_matrix
+    from gwas_models.analysis.study import associate
+
+    rng = np.random.default_rng(13)
+    few = associate(simulate_score_matrix(rng, 200, {"a": 2, "b": 2}, global_shift=3.0), normalize="none")
+    row = few.pairs[0].summary().iloc[0]
+    assert row["lambda_verdict"] == "no_verdict" and row["lambda_p_low"] == row["lambda_p"] == row["lambda_p_high"]
+    assert not any("beyond its null" in w for w in few.pairs[0].warnings)
+    assert "no_verdict" in format_summary(few) and "lambda_p_ci" in format_summary(few)
+    assert "no verdict: these runs allow no relabelling p below 0.333" in format_log(few, few.pairs[0])
+    many = associate(simulate_score_matrix(rng, 200, {"a": 10, "b": 10}, global_shift=1.0, run_offset_sd=0.1), normalize="none")
+    null = many.pairs[0].scores[0].lambda_null
+    row = many.pairs[0].summary().iloc[0]
+    assert row["lambda_verdict"] == null.verdict_code == "beyond" and row["lambda_p_high"] == null.p_high <= LAMBDA_NULL_ALPHA
+    assert "99.9% MC interval" in format_log(many, many.pairs[0]) and "BEYOND" in format_summary(many)
+    assert any("99.9% MC interval" in w for w in many.pairs[0].warnings)

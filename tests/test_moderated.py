@@ -6,6 +6,7 @@ The reference values in ``tests/data/limma/`` were made by ``tests/data/make_lim
 
 from __future__ import annotations
 
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from gwas_models.analysis.association import CONST, FEW_RUNS, NAN, OK, set_untested, two_sample_test
+from gwas_models.analysis.association import CONST, FEW_RUNS, NAN, OK, SEPARATED, set_untested, two_sample_test
 from gwas_models.analysis.association_log import format_log
 from gwas_models.analysis.moderated import (
     VariancePrior,
@@ -58,7 +59,7 @@ def test_moderated_t_equals_limma(case):
     moderated = moderated_test(a, b, paired=case == "paired")
     result, prior = moderated.result, moderated.prior
     tested = rows["example"].to_numpy()
-    assert set(np.flatnonzero(result.tested)) == set(tested)
+    assert set(np.flatnonzero(result.has_statistic)) == set(tested)  # limma drops SEPARATED ones too (no t)
     # limma's paired design (~pair + group) has residual variance var(B - A) / 2; ours is the
     # variance of the differences.
     scale = 2.0 if case == "paired" else 1.0
@@ -98,8 +99,11 @@ def test_variance_prior_equals_limma_squeezevar_with_zero_variances(case):
 def test_constant_examples_keep_their_code_and_take_no_part_in_the_prior():
     a, b, rows = _limma_case("constant_removed")
     result = moderated_test(a, b).result
-    assert (result.error[:10] == CONST).all() and (result.error[10:] == OK).all()  # 10-14: constant in A only
-    assert np.isnan(result.t_stat[:10]).all() and np.isnan(result.p[:10]).all() and np.isnan(result.df[:10]).all()
+    assert (result.error[:5] == CONST).all() and (result.error[10:] == OK).all()  # 10-14: constant in A only
+    assert np.isnan(result.t_stat[:10]).all() and np.isnan(result.p[:5]).all() and np.isnan(result.df[:10]).all()
+    # 5-9: 0.25 in every run of A, 1.25 in every run of B: separated, with their exact p (2 of C(16, 8)).
+    assert (result.error[5:10] == SEPARATED).all()
+    np.testing.assert_allclose(result.p[5:10], 2 / comb(16, 8), rtol=1e-12)
 
 
 def test_missing_runs_give_each_example_its_own_residual_df():
@@ -114,7 +118,7 @@ def test_examples_that_cannot_be_tested_change_nothing_else():
     a, b, _ = _limma_case("eight_vs_eight")
     reference = moderated_test(a, b)
     extra_a = np.column_stack([a, np.full(8, np.nan), np.r_[1.0, np.full(7, np.nan)], np.full(8, 2.0)])
-    extra_b = np.column_stack([b, np.ones(8), np.ones(8), np.full(8, 3.0)])
+    extra_b = np.column_stack([b, np.ones(8), np.ones(8), np.full(8, 2.0)])
     moderated = moderated_test(extra_a, extra_b)
     assert list(moderated.result.error[-3:]) == [NAN, FEW_RUNS, CONST]
     # Equal up to rounding: a block with missing scores takes the masked path of the moments.
@@ -266,10 +270,11 @@ def test_a_score_with_nothing_to_test_keeps_its_errcodes_and_the_study_goes_on(m
 
 def test_raw_constant_examples_stay_out_of_the_prior_when_normalised(matrix):
     values = matrix.values.copy()
-    values[:, :30] = np.where(matrix.groups[:, None] == "A", 1.0, 2.0)  # constant within each group
+    values[:, :30] = np.where(matrix.groups[:, None] == "A", 1.0, 2.0)  # constant within each group: separated
+    values[:, 30:40] = 1.0  # constant in every run
     study = associate(type(matrix)(**{**matrix.__dict__, "values": values}), test="moderated", normalize="rank")
     summary = study.pairs[0].scores[0]
-    assert summary.errcodes == {"CONST": 30} and summary.variance_prior.n_examples == 370
+    assert summary.errcodes == {"CONST": 10} and summary.n_separated == 30 and summary.variance_prior.n_examples == 360
 
 
 def test_settings_accept_moderated():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from itertools import combinations
 from math import comb
 
@@ -181,24 +182,168 @@ def test_relabellings_that_make_an_example_constant_leave_it_out_of_the_maximum(
     assert abs(result.emp1[separated] - 1 / 126) <= noise + 1e-15
 
 
-def test_exact_emp1_and_emp2_equal_a_brute_force_enumeration_at_4_vs_4():
-    # 4 vs 4 runs: 70 labellings, 35 partitions (A/B swapped gives the same |t|), enumerated once each.
-    a, b, separated = tied_counts_with_one_separated_example(4, 60)
-    rng = np.random.default_rng(13)
-    a[:, 1:30] += rng.normal(0, 1, (4, 29))  # some continuous examples beside the ties
-    b[:, 1:30] += rng.normal(0.5, 1, (4, 29))
-    statistics, observed, constant = brute_force_welch(a, b)
-    tested = ~constant
-    result = permutation_test(a, b, 1000, np.random.default_rng(14), tested=tested)
-    assert result.exact and result.n_permutations == 35 and result.n_labelings == 70
-    extreme = statistics[:, tested] >= observed[tested] * (1 - 1e-9)  # NaN (undefined) never counts
-    np.testing.assert_allclose(result.emp1[tested], extreme.mean(axis=0), rtol=1e-12)
-    maxima = np.fmax.reduce(np.where(np.isnan(statistics[:, tested]), -np.inf, statistics[:, tested]), axis=1)
-    expected_emp2 = (maxima[:, None] >= observed[tested] * (1 - 1e-9)).mean(axis=0)
-    np.testing.assert_allclose(result.emp2[tested], expected_emp2, rtol=1e-12)
-    # The smallest reachable p is a floor, and the perfectly separated example attains it.
-    assert result.smallest_p == pytest.approx(1 / 35)
-    assert result.emp1[separated] == pytest.approx(result.smallest_p) and np.nanmin(result.emp1) >= result.smallest_p
+# ------------------------------------------------------------------------------------------
+# An independent reference in exact rational arithmetic (issue 20): ties, t = 0, separations
+# ------------------------------------------------------------------------------------------
+
+INFINITE = "inf"
+
+
+def exact_t_squared(x: np.ndarray, y: np.ndarray):
+    """Welch's t² of groups x and y (finite values only) as a Fraction; INFINITE when neither group
+    has spread and their means differ; None when undefined (a group with fewer than two values, or
+    every value equal)."""
+    x = [Fraction(float(v)) for v in x if np.isfinite(v)]
+    y = [Fraction(float(v)) for v in y if np.isfinite(v)]
+    if len(x) < 2 or len(y) < 2:
+        return None
+    mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
+    spread = sum((v - mean_x) ** 2 for v in x) / (len(x) - 1) / len(x) + sum((v - mean_y) ** 2 for v in y) / (len(y) - 1) / len(y)
+    difference = (mean_y - mean_x) ** 2
+    if spread == 0:
+        return INFINITE if difference else None
+    return difference / spread
+
+
+def exact_paired_t_squared(d: np.ndarray):
+    """Paired t² of differences d (finite only), as :func:`exact_t_squared`."""
+    d = [Fraction(float(v)) for v in d if np.isfinite(v)]
+    if len(d) < 2:
+        return None
+    mean = sum(d) / len(d)
+    spread = sum((v - mean) ** 2 for v in d) / (len(d) - 1) / len(d)
+    if spread == 0:
+        return INFINITE if mean else None
+    return mean * mean / spread
+
+
+def at_least(value, reference) -> bool:
+    if value == INFINITE:
+        return True
+    return reference != INFINITE and value >= reference
+
+
+def exact_reference(statistics: list[list], observed: list) -> tuple[list, list]:
+    """EMP1 and EMP2 from every relabelling's statistics (rows: relabellings, the identity included;
+    columns: examples), as the module defines them: EMP1 over the relabellings where the example's
+    statistic is defined; EMP2 against the largest finite statistic of each relabelling (a
+    separated example: the relabellings that separate any example), never below EMP1."""
+    n = len(statistics)
+    maxima = [max((s for s in row if s not in (None, INFINITE)), default=None) for row in statistics]
+    separating = sum(any(s == INFINITE for s in row) for row in statistics)
+    emp1, emp2 = [], []
+    for j, value in enumerate(observed):
+        defined = [row[j] for row in statistics if row[j] is not None]
+        p1 = Fraction(sum(at_least(s, value) for s in defined), len(defined))
+        family = separating if value == INFINITE else sum(m is not None and m >= value for m in maxima)
+        emp1.append(p1)
+        emp2.append(max(Fraction(family, n), p1))
+    return emp1, emp2
+
+
+def tied_counts(n_a: int, n_b: int, n_examples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forgetting-like counts 0..5 with every kind of tie: identical groups (t = 0), separated
+    groups, two-level examples that relabellings separate, equal means with different spreads, and
+    an example with so many missing runs that some relabellings leave a group short."""
+    rng = np.random.default_rng(seed)
+    a = rng.binomial(5, 0.3, size=(n_a, n_examples)).astype(np.float64)
+    b = rng.binomial(5, 0.4, size=(n_b, n_examples)).astype(np.float64)
+    a[:, 0], b[:, 0] = 2.0, 4.0  # separated
+    a[:, 1] = np.arange(n_a) % 3
+    b[:, 1] = np.resize(a[:, 1], n_b) if n_a == n_b else np.resize([0.0, 1.0, 2.0], n_b)  # same multiset when n_a == n_b
+    a[:, 2] = np.resize([0.0, 1.0], n_a)  # two levels: separated by some relabellings
+    b[:, 2] = np.resize([1.0, 0.0], n_b)
+    a[:, 3] = np.resize([1.0, 3.0], n_a)  # mean 2 ...
+    b[:, 3] = np.resize([0.0, 4.0], n_b)  # ... mean 2: t = 0 when the sizes are even
+    a[2:, 4] = np.nan  # two finite runs in A, two in B: defined, but not under every relabelling
+    b[2:, 4] = np.nan
+    a[:2, 4], b[:2, 4] = [0.0, 1.0], [3.0, 5.0]
+    return a, b
+
+
+@pytest.mark.parametrize("n_a, n_b", [(4, 4), (4, 5), (5, 5)])
+def test_exact_emp1_and_emp2_equal_a_rational_enumeration_of_every_labelling(n_a, n_b):
+    a, b = tied_counts(n_a, n_b, 40, seed=n_a * 10 + n_b)
+    values = np.vstack([a, b])
+    n = n_a + n_b
+    tested = two_sample_test(a, b).tested  # CONST examples aside; SEPARATED ones tested
+    columns = np.flatnonzero(tested)
+    statistics = []
+    for chosen in combinations(range(n), n_b):  # every labelling, mirror images included
+        in_b = np.zeros(n, bool)
+        in_b[list(chosen)] = True
+        statistics.append([exact_t_squared(values[~in_b, j], values[in_b, j]) for j in columns])
+    observed = [exact_t_squared(a[:, j], b[:, j]) for j in columns]
+    emp1, emp2 = exact_reference(statistics, observed)
+    result = permutation_test(a, b, 100, tested=tested)
+    assert result.exact
+    np.testing.assert_array_equal(result.emp1[columns], [float(p) for p in emp1])
+    np.testing.assert_array_equal(result.emp2[columns], [float(p) for p in emp2])
+    assert result.emp1[0] == pytest.approx((2.0 if n_a == n_b else 1.0) / comb(n, n_a))  # the separation
+    if n_a == n_b:
+        assert result.emp1[1] == 1.0  # identical groups: t = 0
+    if n_a % 2 == 0 and n_b % 2 == 0:
+        assert result.emp1[3] == 1.0  # equal means, different spreads: t = 0
+    assert np.isnan(result.emp1[~tested]).all()
+
+
+def test_exact_paired_sign_flips_equal_a_rational_enumeration():
+    rng = np.random.default_rng(21)
+    a = rng.integers(0, 6, size=(6, 30)).astype(np.float64)
+    b = rng.integers(0, 6, size=(6, 30)).astype(np.float64)
+    b[:, 0] = a[:, 0] + 2  # constant differences: separated (2 of 64 patterns)
+    b[:, 1] = a[:, 1] + np.array([1, -1, 2, -2, 0, 0])  # differences summing to 0: t = 0
+    b[:, 2] = a[:, 2] + np.array([1, 1, 1, -1, -1, -1])  # |d| equal: separated by some flips, t = 0 here
+    b[:, 3] = a[:, 3]  # no difference: untested
+    a[4:, 4] = np.nan  # four complete pairs
+    tested = two_sample_test(a, b, "paired").tested
+    columns = np.flatnonzero(tested)
+    differences = b - a
+    statistics = [
+        [exact_paired_t_squared(differences[:, j] * np.array(signs)) for j in columns]
+        for signs in np.ndindex(*(2,) * 6)
+        for signs in [2 * np.array(signs) - 1]
+    ]
+    observed = [exact_paired_t_squared(differences[:, j]) for j in columns]
+    emp1, emp2 = exact_reference(statistics, observed)
+    result = permutation_test(a, b, 100, paired=True, tested=tested)
+    assert result.exact and not tested[3]
+    np.testing.assert_array_equal(result.emp1[columns], [float(p) for p in emp1])
+    np.testing.assert_array_equal(result.emp2[columns], [float(p) for p in emp2])
+    assert result.emp1[0] == 2 / 64 and result.emp1[1] == 1.0 and result.emp1[2] == 1.0
+
+
+def test_monte_carlo_emp1_counts_the_same_ties_exactly():
+    a, b = tied_counts(10, 10, 60, seed=3)
+    values = np.vstack([a, b])
+    tested = two_sample_test(a, b).tested
+    columns = np.flatnonzero(tested)
+    n_draws = 150
+    result = permutation_test(a, b, n_draws, np.random.default_rng(8), tested=tested)
+    assert not result.exact  # 92,378 partitions: drawn
+    labelings = draw_labelings(np.random.default_rng(8), 10, 10, n_draws)  # the same draws (one block)
+    statistics = [[exact_t_squared(values[l == 0, j], values[l == 1, j]) for j in columns] for l in labelings]
+    identity = [exact_t_squared(a[:, j], b[:, j]) for j in columns]
+    for k, j in enumerate(columns):
+        defined = [row[k] for row in statistics if row[k] is not None]
+        expected = (1 + sum(at_least(s, identity[k]) for s in defined)) / (1 + len(defined))
+        assert result.emp1[j] == expected, j
+    assert result.emp1[1] == 1.0 and result.emp1[3] == 1.0  # t = 0
+
+
+def test_emp1_is_1_when_the_groups_are_identical_whatever_the_scores():
+    """Issue 20: rounding residue of t = 0 was compared with a relative tolerance: EMP1 0.60-0.96."""
+    rng = np.random.default_rng(30)
+    base = rng.normal(size=(6, 50)) * np.exp(rng.normal(size=50))  # continuous, any scale
+    counts = rng.integers(0, 6, size=(6, 50)).astype(np.float64)
+    for scores in (base, counts, np.round(base, 1), 0.1 * counts + 0.7):
+        a, b = scores, scores[::-1]  # B holds A's scores in another order
+        for exact_limit in (10_000, 0):
+            result = permutation_test(a, b, 200, np.random.default_rng(1), exact_limit=exact_limit)
+            np.testing.assert_array_equal(result.emp1, 1.0)
+            np.testing.assert_array_equal(result.emp2, 1.0)
+    paired = permutation_test(base, base + np.array([1.0, -1.0, 0.5, -0.5, 2.0, -2.0])[:, None], 10, paired=True)
+    np.testing.assert_array_equal(paired.emp1, 1.0)
 
 
 def test_exact_paired_permutations_enumerate_every_sign_flip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from math import comb
 
 import numpy as np
 import pandas as pd
@@ -189,6 +190,56 @@ def test_gwas_ssf_layout(tmp_path, study):
     assert [p.name for p in both.gwas_ssf] == ["two.r_vs_v.loss.gwas-ssf.tsv", "two.r_vs_v.aum.gwas-ssf.tsv"]
     with pytest.raises(InputError, match="not in the table"):
         to_gwas_ssf(table, "grand")
+
+
+def _separated_table() -> pd.DataFrame:
+    """A 20 vs 20 study: example 0 separated (0.967 vs 1.0 in every run), example 1 constant, example
+    2 far beyond the smallest double (adjusted p from log space)."""
+    rng = np.random.default_rng(9)
+    matrix = simulate_scores(rng, ("loss",), 30, {"r": 20, "v": 20})["loss"]
+    in_v = matrix.groups == "v"
+    matrix.values[:, 0] = np.where(in_v, 1.0, 0.967)
+    matrix.values[:, 1] = 0.5
+    matrix.values[:, 2] = np.where(in_v, 1e12, 0.0) + rng.normal(0.0, 1.0, 40)
+    return associate(matrix, ["r", "v"], normalize="none").pairs[0].sumstats
+
+
+def test_a_separated_example_is_written_with_its_p_and_kept_in_gwas_ssf(tmp_path):
+    table = _separated_table()
+    paths = write_sumstats(table, tmp_path / "toy", "r", "v", gwas_ssf_scores=["loss"])
+    text = pd.read_csv(paths.tsv["loss"], sep="\t", dtype=str, keep_default_na=False)
+    separated = text[text["ID"] == "0"].iloc[0]
+    assert separated["ERRCODE"] == "SEPARATED" and separated["T_STAT"] == "NA" and separated["SE"] == "0.0"
+    separation_p = 2 / comb(40, 20)  # the labelling and its mirror image
+    assert float(separated["P"]) == pytest.approx(separation_p, rel=1e-12)
+    assert float(separated["BONF"]) == pytest.approx(separation_p * 29, rel=1e-12)
+    assert text.loc[text["ID"] == "1", "ERRCODE"].item() == "CONST"
+    assert read_sumstats(paths.tsv["loss"]).loc[0, "ERRCODE"] == "SEPARATED"
+    ssf = to_gwas_ssf(table, "loss")
+    assert len(ssf) == 29 and 0 in set(ssf["example_id"])  # tested: it has a p-value; the constant one does not
+    row = ssf[ssf["example_id"] == 0].iloc[0]
+    assert float(row["p_value"]) == pytest.approx(separation_p, rel=1e-12) and row["standard_error"] == 0.0
+
+
+def test_adjusted_p_below_the_smallest_double_is_written_from_the_study_s_log_columns(tmp_path):
+    """The writer computes nothing: it takes the text of an underflowed adjusted p from the
+    -log10 column the study computed (formats do not import the analysis)."""
+    table = _separated_table()
+    row = (table["ID"] == 2).to_numpy()
+    assert table.loc[row, "BONF"].item() == 0.0 and table.loc[row, "NEG_LOG10_BONF"].item() > 300
+    np.testing.assert_allclose(
+        table.loc[row, "NEG_LOG10_BONF"].item(), table.loc[row, "NEG_LOG10_P"].item() - np.log10(29), rtol=1e-12
+    )
+    edited = table.copy()
+    edited.loc[row, "NEG_LOG10_BONF"] = 500.0  # whatever the study says is written
+    paths = write_sumstats(edited, tmp_path / "edited", "r", "v")
+    text = pd.read_csv(paths.tsv["loss"], sep="\t", dtype=str, keep_default_na=False)
+    assert text.loc[text["ID"] == "2", "BONF"].item() == "1e-500"
+    assert text.loc[text["ID"] == "2", "NEG_LOG10_BONF"].item() == "500.0"
+    # A table without the -log10 column (written by another tool) keeps the float as it is.
+    bare = write_sumstats(table.drop(columns=["NEG_LOG10_BONF"]), tmp_path / "bare", "r", "v")
+    text = pd.read_csv(bare.tsv["loss"], sep="\t", dtype=str, keep_default_na=False)
+    assert float(text.loc[text["ID"] == "2", "BONF"].item()) == 0.0
 
 
 def test_format_p_from_log():

@@ -31,16 +31,32 @@ example is left out of multiple-testing adjustment, of λGC and of combined evid
 ``NAN``
     Every score of this example is missing in some group, or the statistic came out non-finite
     from finite input (extreme scores that overflow, or a standard error that underflows to 0).
+
+One code marks a test that *was* done: ``SEPARATED``, two groups each without spread (as for
+``CONST``, up to rounding) at different levels that do not overlap, e.g. 0.967 in every run of A and
+1.0 in every run of B (paired: differences without spread, all of one sign). t would be ±inf and
+the t distribution's p 0; the example gets instead its exact permutation p, the share of
+relabellings of its runs that separate it as well (:func:`separation_p`): 1 / C(n_a + n_b, n_a),
+twice that when n_a == n_b (the mirror labelling); paired 2 / 2**n. ``T_STAT``, ``DF`` and
+``COHEN_D`` are missing (NaN), ``BETA``, ``SE`` (0) and the means are kept. Such an example is
+tested (:attr:`TwoSampleResult.tested`): it enters adjustments, counts and combined evidence, but
+not λGC or the moderated t's prior, which need a t statistic
+(:attr:`TwoSampleResult.has_statistic`). Welch's ANOVA calls an example ``SEPARATED`` when every
+group is exactly constant and not all at one level, with a conservative p (:func:`oneway_separation_p`);
+some groups constant and others not stays ``CONST``.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from math import comb
 from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
+
+from scipy.special import gammaln
 
 from gwas_models.analysis._logspace import f_pvalue, t_pvalue
 from gwas_models.errors import InputError
@@ -51,8 +67,9 @@ TWO_SAMPLE_TESTS: tuple[str, ...] = ("welch", "student", "paired")
 NORMALIZATIONS: tuple[str, ...] = ("none", "rank", "zscore", "center_class")
 
 #: Integer error codes, indices into :data:`~gwas_models.formats.sumstats_schema.ERRCODES`
-#: (``"."``, ``"CONST"``, ``"FEW_RUNS"``, ``"NAN"``); 0 means the test was done.
-OK, CONST, FEW_RUNS, NAN = (ERRCODES.index(code) for code in (".", "CONST", "FEW_RUNS", "NAN"))
+#: (``"."``, ``"CONST"``, ``"FEW_RUNS"``, ``"NAN"``, ``"SEPARATED"``); 0 means the test was done
+#: with a statistic, SEPARATED that it was done with the exact permutation p of a separation.
+OK, CONST, FEW_RUNS, NAN, SEPARATED = (ERRCODES.index(code) for code in (".", "CONST", "FEW_RUNS", "NAN", "SEPARATED"))
 
 # A standard error below this many ulps of the scores' magnitude is rounding residue, not spread
 # (R's t.test: stderr < 10 * .Machine$double.eps * max(abs(mx), abs(my))).
@@ -201,7 +218,8 @@ class TwoSampleResult:
         Statistic, degrees of freedom, two-sided p-value, and -log10 p computed in log space.
     error : int8 array
         Index into :data:`ERRCODES`; 0 when the test was done. Where it is not 0, ``t_stat``,
-        ``df``, ``p``, ``neg_log10_p`` and ``cohen_d`` are NaN.
+        ``df``, ``p``, ``neg_log10_p`` and ``cohen_d`` are NaN, except that ``SEPARATED``
+        examples keep a p and -log10 p (their exact permutation p).
     """
 
     test: str
@@ -226,7 +244,14 @@ class TwoSampleResult:
 
     @property
     def tested(self) -> np.ndarray:
-        """Boolean mask of the examples whose test was done (``ERRCODE == '.'``)."""
+        """Boolean mask of the examples whose test was done and that have a p: ``ERRCODE`` '.'
+        or ``SEPARATED``."""
+        return (self.error == OK) | (self.error == SEPARATED)
+
+    @property
+    def has_statistic(self) -> np.ndarray:
+        """Boolean mask of the examples tested with a finite t statistic (``ERRCODE == '.'``):
+        what λGC and the moderated t's prior use."""
         return self.error == OK
 
     @property
@@ -378,8 +403,24 @@ def _independent_test(values_a: np.ndarray, values_b: np.ndarray, test: str) -> 
         cohen_d = beta / np.sqrt(pooled)
     error = _base_errors(moments_a, moments_b)
     both_constant = (moments_a.var == 0) & (moments_b.var == 0)
-    error[(error == OK) & (both_constant | _essentially_constant(se, moments_a.mean, moments_b.mean))] = CONST
-    return _finish(test, moments_a, moments_b, beta, se, cohen_d, t_stat, np.asarray(df, dtype=np.float64), error)
+    without_spread = (error == OK) & (both_constant | _essentially_constant(se, moments_a.mean, moments_b.mean))
+    error[without_spread] = CONST
+    result = _finish(test, moments_a, moments_b, beta, se, cohen_d, t_stat, np.asarray(df, dtype=np.float64), error)
+    return set_separated(result, _apart(values_a, values_b, without_spread & (beta != 0)))
+
+
+def _apart(lower: np.ndarray, upper: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Where the finite scores of one group all lie below those of the other (only the
+    ``candidates`` columns are looked at: groups without spread, whose ranges are points)."""
+    apart = np.zeros(len(candidates), dtype=bool)
+    if candidates.any():
+        columns = np.flatnonzero(candidates)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low_a, high_a = np.nanmin(lower[:, columns], axis=0), np.nanmax(lower[:, columns], axis=0)
+            low_b, high_b = np.nanmin(upper[:, columns], axis=0), np.nanmax(upper[:, columns], axis=0)
+        apart[columns] = (high_a < low_b) | (high_b < low_a)
+    return apart
 
 
 def _essentially_constant(se: np.ndarray, *means: np.ndarray) -> np.ndarray:
@@ -421,8 +462,13 @@ def _paired_test(values_a: np.ndarray, values_b: np.ndarray, names: tuple[str, s
         t_stat = beta / se
         cohen_d = beta / np.sqrt(pooled)
     error = _base_errors(differences, differences)
-    error[(error == OK) & rounding_only] = CONST
-    return _finish("paired", moments_a, moments_b, beta, se, cohen_d, t_stat, n - 1.0, error)
+    without_spread = (error == OK) & rounding_only
+    error[without_spread] = CONST
+    result = _finish("paired", moments_a, moments_b, beta, se, cohen_d, t_stat, n - 1.0, error)
+    # Differences without spread, all of one sign (none 0): a separation of the sign flips.
+    candidates = without_spread & (beta != 0)
+    zero = np.zeros((1, values_a.shape[1]))
+    return set_separated(result, _apart(zero, values_b - values_a, candidates), paired=True)
 
 
 def _blank(values: np.ndarray, failed: np.ndarray) -> np.ndarray:
@@ -484,6 +530,75 @@ def set_untested(result, mask: np.ndarray, code: int):
     return replace(result, error=error, **blanked)
 
 
+def separation_p(n_a: np.ndarray, n_b: np.ndarray, paired: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact permutation p of a separation, and its -log10, from the runs used.
+
+    Two groups without spread at different levels hold n_a copies of one value and n_b of another:
+    of the C(n_a + n_b, n_a) relabellings of the runs, only the observed one separates them (t =
+    ±inf), and its mirror image when n_a == n_b (A and B swapped: the same |t|); every other one
+    mixes the levels in some group, a finite t. Paired, constant differences d ≠ 0 stay constant
+    only under the all-plus and all-minus sign patterns: 2 of 2**n.
+
+    Parameters
+    ----------
+    n_a, n_b : int arrays (n_examples,)
+        Finite runs of each group (paired: complete pairs, ``n_b`` unused).
+    paired : bool
+
+    Returns
+    -------
+    p, neg_log10_p : float arrays (n_examples,)
+
+    Examples
+    --------
+    >>> p, _ = separation_p(np.array([5, 4]), np.array([5, 6]))
+    >>> [round(1 / x) for x in p]  # 252 / 2 and C(10, 4)
+    [126, 210]
+    """
+    n_a = np.asarray(n_a, dtype=np.float64)
+    n_b = np.asarray(n_b, dtype=np.float64)
+    if paired:
+        log_p = (1.0 - n_a) * np.log(2.0)
+    else:
+        log_labelings = gammaln(n_a + n_b + 1.0) - gammaln(n_a + 1.0) - gammaln(n_b + 1.0)
+        log_p = np.where(n_a == n_b, np.log(2.0), 0.0) - log_labelings
+    log_p = np.minimum(log_p, 0.0)
+    return np.exp(log_p), -log_p / np.log(10.0)
+
+
+def set_separated(result: "TwoSampleResult", mask: np.ndarray, paired: bool | None = None) -> "TwoSampleResult":
+    """A copy of a :class:`TwoSampleResult` in which the examples of ``mask`` are ``SEPARATED``:
+    their exact permutation p (:func:`separation_p`), no t, df or effect size.
+
+    Only examples tested (``'.'``) or set aside as constant (``CONST``) change; ``paired``
+    defaults to the result's test.
+    """
+    mask = np.asarray(mask, dtype=bool) & ((result.error == OK) | (result.error == CONST))
+    if not mask.any():
+        return result
+    paired = result.test in ("paired", "moderated_paired") if paired is None else paired
+    p, neg_log10_p = separation_p(result.n_a, result.n_b, paired)
+    error = result.error.copy()
+    error[mask] = SEPARATED
+    blanked = {name: _blank(getattr(result, name), mask) for name in ("t_stat", "df", "cohen_d")}
+    return replace(
+        result,
+        error=error,
+        p=np.where(mask, p, result.p),
+        neg_log10_p=np.where(mask, neg_log10_p, result.neg_log10_p),
+        **blanked,
+    )
+
+
+def constant_level(values: np.ndarray) -> np.ndarray:
+    """The value of examples whose finite scores are all equal over the runs of one group, NaN
+    for the others (and where no score is finite), shape (n_examples,)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are FEW_RUNS/NAN elsewhere
+        highest, lowest = np.nanmax(values, axis=0), np.nanmin(values, axis=0)
+    return np.where(highest == lowest, lowest, np.nan)
+
+
 def constant_within_runs(values: np.ndarray) -> np.ndarray:
     """Examples whose finite values are all equal over the runs of one group, shape (n_examples,)."""
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -525,6 +640,12 @@ class OnewayResult:
 
     @property
     def tested(self) -> np.ndarray:
+        """Examples that have a p: ``ERRCODE`` '.' or ``SEPARATED``."""
+        return (self.error == OK) | (self.error == SEPARATED)
+
+    @property
+    def has_statistic(self) -> np.ndarray:
+        """Examples tested with a finite F statistic (``ERRCODE == '.'``)."""
         return self.error == OK
 
     @property
@@ -583,7 +704,7 @@ def welch_anova(groups: Sequence[np.ndarray], names: Sequence[str] | None = None
     error[(error == OK) & ~(np.isfinite(f_stat) & np.isfinite(p) & np.isfinite(neg_log10_p))] = NAN
     failed = error != OK
     f_stat, df_num, df_denom, p, neg_log10_p = (_blank(v, failed) for v in (f_stat, df_num, df_denom, p, neg_log10_p))
-    return OnewayResult(
+    result = OnewayResult(
         names=names,
         n=n,
         mean=mean,
@@ -595,6 +716,71 @@ def welch_anova(groups: Sequence[np.ndarray], names: Sequence[str] | None = None
         neg_log10_p=neg_log10_p,
         error=error,
     )
+    return set_oneway_separated(result, (var == 0).all(axis=0), mean)
+
+
+def oneway_separation_p(n: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A conservative permutation p of groups that are each constant, not all at one level.
+
+    Of the n! / prod n_g! relabellings of the runs into groups of the observed sizes, those that
+    leave every group constant (F = inf) number A * prod_j c_j! / prod_g n_g!, where c_j counts
+    the runs at the j-th distinct level and A the ways to give each group one level so that the
+    sizes add up: p = A * prod_j c_j! / n!. With equal group sizes A = k! / prod_j m_j! exactly
+    (m_j groups at level j); otherwise A is bounded by the number of maps of the k groups onto the
+    levels (every level needs a group): a p at least the exact one, so still valid. Two groups of
+    equal size give :func:`separation_p`; of unequal size, twice it.
+
+    Parameters
+    ----------
+    n : int array (n_groups, n_examples)
+        Finite runs per group.
+    level : float array (n_groups, n_examples)
+        Each group's constant value.
+
+    Returns
+    -------
+    p, neg_log10_p : float arrays (n_examples,)
+    """
+    n = np.asarray(n, dtype=np.float64)
+    level = np.asarray(level, dtype=np.float64)
+    k = n.shape[0]
+    order = np.argsort(level, axis=0, kind="stable")
+    sorted_level = np.take_along_axis(level, order, axis=0)
+    sorted_n = np.take_along_axis(n, order, axis=0)
+    starts = np.vstack([np.ones((1, n.shape[1]), dtype=bool), sorted_level[1:] != sorted_level[:-1]])
+    level_index = np.cumsum(starts, axis=0) - 1
+    n_levels = starts.sum(axis=0)
+    log_runs_per_level = np.zeros(n.shape[1])
+    log_groups_per_level = np.zeros(n.shape[1])
+    for j in range(k):  # a loop over levels (at most one per group), each over every example
+        at_level = level_index == j
+        log_runs_per_level += gammaln(np.where(at_level, sorted_n, 0.0).sum(axis=0) + 1.0)
+        log_groups_per_level += gammaln(at_level.sum(axis=0) + 1.0)
+    surjections = np.array([float(sum((-1) ** i * comb(m, i) * (m - i) ** k for i in range(m + 1))) for m in range(k + 1)])
+    equal_sizes = (n == n[:1]).all(axis=0)
+    log_assignments = np.where(equal_sizes, gammaln(k + 1.0) - log_groups_per_level, np.log(np.maximum(surjections[n_levels], 1.0)))
+    log_p = np.minimum(log_assignments + log_runs_per_level - gammaln(n.sum(axis=0) + 1.0), 0.0)
+    return np.exp(log_p), -log_p / np.log(10.0)
+
+
+def set_oneway_separated(result: OnewayResult, constant: np.ndarray, level: np.ndarray) -> OnewayResult:
+    """A copy of an :class:`OnewayResult` in which the examples whose groups are all ``constant``
+    at the levels ``level`` (n_groups, n_examples), not all equal, are ``SEPARATED``, with the p of
+    :func:`oneway_separation_p` and no F or denominator df. Only examples tested or ``CONST``
+    change."""
+    level = np.asarray(level, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        several = level.max(axis=0, initial=-np.inf) > level.min(axis=0, initial=np.inf)
+    mask = np.asarray(constant, dtype=bool) & several & ((result.error == OK) | (result.error == CONST))
+    if not mask.any():
+        return result
+    p, neg_log10_p = oneway_separation_p(result.n[:, mask], level[:, mask])
+    error = result.error.copy()
+    error[mask] = SEPARATED
+    fields = {name: np.array(getattr(result, name), dtype=np.float64) for name in ("p", "neg_log10_p", "f_stat", "df_denom")}
+    fields["p"][mask], fields["neg_log10_p"][mask] = p, neg_log10_p
+    fields["f_stat"][mask] = fields["df_denom"][mask] = np.nan
+    return replace(result, error=error, **fields)
 
 
 def welch_anova_by_group(values: np.ndarray, groups: np.ndarray, names: Sequence[str] | None = None) -> OnewayResult:

@@ -17,7 +17,7 @@ from scipy import stats
 
 from gwas_models.analysis.study import ComparisonResult
 from gwas_models.errors import InputError
-from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_PAIRS, TESTED_ERRCODES
 
 CAPACITY_COLUMNS = (
     "A", "B", "N_PARAMS_A", "N_PARAMS_B", "SIZE_RATIO", "MEAN_NEG_LOG10_P", "N_TESTS", "N_SCORES",
@@ -31,7 +31,7 @@ def pair_mean_evidence(sumstats: pd.DataFrame) -> tuple[float, int]:
     """
     per_score = sumstats[~sumstats["SCORE"].astype(str).isin((COMBINED, COMBINED_PAIRS))]
     values = pd.to_numeric(per_score["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=float)
-    tested = np.isfinite(values) & (per_score["ERRCODE"].astype(str).to_numpy() == ".")
+    tested = np.isfinite(values) & per_score["ERRCODE"].astype(str).isin(TESTED_ERRCODES).to_numpy()
     if not tested.any():
         return float("nan"), 0
     return float(values[tested].mean()), int(tested.sum())

@@ -602,7 +602,7 @@ def moderate(
     """
     if ordinary.test not in ("student", "paired"):
         raise InputError(f"test of the result to moderate must be student or paired, got {ordinary.test!r}", parameter="test")
-    tested = ordinary.tested
+    tested = ordinary.has_statistic  # SEPARATED examples keep their exact p, outside the prior
     if not tested.any():
         raise InputError(
             f"no example of the {ordinary.n_examples} could be tested (each is constant or lacks runs): "

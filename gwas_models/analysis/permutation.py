@@ -20,13 +20,26 @@ Exact or Monte Carlo (:func:`permutation_plan`):
   them: ``EMP1`` = (1 + #{draws with |t| >= observed}) / (1 + n_permutations), never 0 and a
   valid p-value (Phipson & Smyth 2010); its floor is 1 / (1 + n_permutations).
 
-Undefined statistics. A relabelling can leave an example with no statistic: both groups constant
-(zero variance, |t| = inf or 0/0), or a group with fewer than two finite scores. Such an example
-is set aside under that relabelling exactly as it would have been had it been observed so
-(``ERRCODE`` CONST, FEW_RUNS, NAN): it takes no part in that relabelling's maximum and does not
-count as "at least as extreme" for its own EMP1. Counts of a few runs (forgetting, 5 vs 5) make
-examples constant under a large share of relabellings; counted as |t| = inf, they would push EMP2
-of every example towards that share.
+Ties, exactly. "At least as extreme" is |t*| >= |t|, ties included, and ties are exact: examples
+whose scores lie on a grid (counts such as ``forgetting``, accuracies k / E over E eval passes, any
+example with two levels: see :func:`_on_grid`) are computed in integer arithmetic held in float64
+(every sum below 2**53), and two statistics
+t² = N / D are compared by cross-multiplying with error-free products, so relabellings that give
+the same groups, or a different grouping with the same t, tie whatever the order of the sums. An
+observed t of exactly 0 (the groups have the same mean) is reached by every relabelling: EMP1 = 1.
+Other scores are compared with a relative tolerance of 1e-9, and a mean difference that is
+rounding residue counts as 0.
+
+Separations and undefined statistics. A relabelling can leave both groups of an example without
+spread: at different levels, a *separation* (|t| = inf, more extreme than any finite t; the observed
+labelling of a ``SEPARATED`` example is one); at one level, the example is constant and was not
+tested. A group with fewer than two finite scores leaves the statistic undefined. EMP1 counts over
+the relabellings under which the example's statistic is defined (all of them, without missing
+scores): (b + 1) / (B + 1) with b and B counted there. The max-T distribution holds, per
+relabelling, the largest *finite* |t| (counts of a few runs, e.g. forgetting at 5 vs 5, separate
+some example under a large share of relabellings; counted as inf, they would push EMP2 of every
+example towards that share). EMP2 of a separated example is the share of relabellings that
+separate any tested example; no EMP2 is below the example's EMP1.
 
 Every relabelling is computed for all examples at once, as matrix products of a block of labellings
 with the score matrix; the loop runs over blocks of relabellings, never over examples.
@@ -34,6 +47,7 @@ with the score matrix; the loop runs over blocks of relabellings, never over exa
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from math import comb
@@ -50,12 +64,22 @@ from gwas_models.errors import InputError
 #: 10 times the default 1,000 (8 vs 8 runs, 6,435 partitions: about 6 times).
 EXACT_LIMIT = 10_000
 
-# Relative tolerance for "at least as extreme": relabellings equivalent to the observed one (the
-# identity, the A/B mirror) must count even when summation order changes the last bits of t.
+# Scores on a grid (counts, accuracies k / E, two levels; see _on_grid) are computed in whole
+# numbers, exactly, while the statistic's integers stay below _EXACT_BOUND: the grid step is the
+# smallest gap between scores divided by at most _GRID_DIVISIONS, every score within
+# _GRID_TOLERANCE (relative) of it.
+_GRID_DIVISIONS = 16
+_GRID_TOLERANCE = 1e-9
+_EXACT_BOUND = 2.0**53
+# Other scores: a relative tolerance for "at least as extreme", so that relabellings equivalent to
+# the observed one (the same groups summed in another order) count when the last bits of t differ.
 _TIE_TOLERANCE = 1e-9
-# A group's sum of squared deviations counts as zero below this many ulps of the example's total
-# sum of squares (times the number of runs): what is left of a constant group by the cancellation
-# in sum(x**2) - sum(x)**2 / n, far below any real spread.
+# ... a mean difference below this many ulps of n² times the largest |score| is rounding residue
+# (groups with the same scores): t is 0 there, which every relabelling reaches.
+_NOISE_ULPS = 4.0
+# ... and a group's sum of squared deviations counts as zero below this many ulps of the example's
+# total sum of squares (times the number of runs): what is left of a constant group by the
+# cancellation in sum(x**2) - sum(x)**2 / n, far below any real spread.
 _ZERO_SPREAD_ULPS = 16.0
 # Permuted statistics held at once (n_relabelings_in_block * n_examples): about 16 MB per array.
 _BLOCK_ELEMENTS = 2_000_000
@@ -203,82 +227,283 @@ def draw_sign_flips(rng: np.random.Generator, n_pairs: int, n_permutations: int)
 
 
 @dataclass(frozen=True)
-class _Centred:
-    """Scores prepared once for any number of relabellings: per-example centred scores (0 where
-    missing), their squares, the totals, the finite mask and the zero-spread tolerance."""
+class _Scores:
+    """Scores of some examples, prepared once for any number of relabellings.
 
-    centred: np.ndarray
+    ``exact``: every value is a whole number (the scores shifted to start at 0, unpaired, and
+    scaled by a power of two; :func:`_on_grid`), small enough that every sum, product and square
+    below is an exact integer in float64. Otherwise the scores centred per example (unpaired) or
+    as they are (paired differences). Missing scores are 0, with their mask in ``finite``.
+    """
+
+    values: np.ndarray
     squares: np.ndarray
     finite: np.ndarray | None  # None: every score finite
     count: np.ndarray
-    square_all: np.ndarray
-    zero_spread: np.ndarray
+    total: np.ndarray
+    square_total: np.ndarray
+    exact: bool
+    noise: np.ndarray  # float only: a mean difference below this is rounding residue
+    zero_spread: np.ndarray  # float only: a sum of squared deviations below this is zero
 
     @classmethod
-    def of(cls, values: np.ndarray) -> "_Centred":
+    def of(cls, values: np.ndarray, exact: bool, centre: bool) -> "_Scores":
         finite = np.isfinite(values)
         all_finite = bool(finite.all())
         with np.errstate(invalid="ignore", divide="ignore"):
             count = finite.sum(axis=0)
             filled = values if all_finite else np.where(finite, values, 0.0)
-            centred = filled - filled.sum(axis=0) / count
-            if not all_finite:
-                centred = np.where(finite, centred, 0.0)
-        squares = centred * centred
-        square_all = squares.sum(axis=0)
-        zero_spread = _ZERO_SPREAD_ULPS * values.shape[0] * np.finfo(np.float64).eps * square_all
-        return cls(centred, squares, None if all_finite else finite, count, square_all, zero_spread)
+            if centre and not exact:
+                filled = filled - filled.sum(axis=0) / count
+                if not all_finite:
+                    filled = np.where(finite, filled, 0.0)
+        squares = filled * filled
+        square_total = squares.sum(axis=0)
+        n_runs = values.shape[0]
+        eps = np.finfo(np.float64).eps
+        # A sum of n terms of at most |x|max is off by at most n² eps |x|max; centred sums of
+        # squares below _ZERO_SPREAD_ULPS * n * eps of the total are what cancellation leaves of 0.
+        largest = np.abs(filled).max(axis=0, initial=0.0)
+        noise = _NOISE_ULPS * n_runs * n_runs * eps * largest
+        zero_spread = _ZERO_SPREAD_ULPS * n_runs * eps * square_total
+        return cls(
+            filled, squares, None if all_finite else finite, count, filled.sum(axis=0), square_total, exact, noise, zero_spread
+        )
+
+    def columns(self, index: np.ndarray) -> "_Scores":
+        """The same scores restricted to the examples ``index``."""
+        finite = None if self.finite is None else self.finite[:, index]
+        return _Scores(
+            self.values[:, index],
+            self.squares[:, index],
+            finite,
+            self.count[index],
+            self.total[index],
+            self.square_total[index],
+            self.exact,
+            self.noise[index],
+            self.zero_spread[index],
+        )
 
 
-def _welch_t(data: _Centred, labelings: np.ndarray) -> np.ndarray:
-    """|Welch t| (signed: B minus A) of every example under each labelling; NaN where undefined.
+@dataclass(frozen=True)
+class _Statistic:
+    """t² of every example under each relabelling, as ``numerator / denominator``.
 
-    Group sums, sums of squares and counts are matrix products of the labellings with the centred
-    scores, so one product serves every example; centring first keeps the sum-of-squares variance
-    formula free of cancellation.
+    Exact scores give both as exact whole numbers, so two statistics compare exactly by cross
+    multiplication (:func:`_at_least`). A zero denominator with a positive numerator is a
+    separation (both groups without spread, different levels: t² = inf); 0 / 0 and groups with
+    fewer than two finite scores are undefined (``defined`` False).
     """
-    sum_b, square_b = labelings @ data.centred, labelings @ data.squares
+
+    signed: np.ndarray  # has the sign of t (B minus A)
+    numerator: np.ndarray
+    denominator: np.ndarray
+    defined: np.ndarray
+
+    @property
+    def square(self) -> np.ndarray:
+        """t² (inf for a separation, NaN where undefined)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.defined, self.numerator / self.denominator, np.nan)
+
+    @property
+    def t(self) -> np.ndarray:
+        """t itself: signed, ±inf for a separation, NaN where undefined."""
+        return np.copysign(np.sqrt(self.square), self.signed)
+
+
+def _two_group_statistic(data: _Scores, labelings: np.ndarray) -> _Statistic:
+    """Welch's t² of every example under each labelling (1.0: the run goes to B).
+
+    Group sums, sums of squares and counts are matrix products of the labellings with the scores,
+    so one product serves every example. With exact scores, t² = E² (n_a - 1)(n_b - 1) /
+    (W_a (n_b - 1) n_b² + W_b (n_a - 1) n_a²), where E = n_a S_b - n_b S_a and W = n Q - S² (S, Q:
+    a group's sum and sum of squares) are whole numbers; otherwise the centred form, whose sums of
+    squares have no cancellation.
+    """
+    sum_b, square_b = labelings @ data.values, labelings @ data.squares
     if data.finite is None:
         n_b = labelings.sum(axis=1, keepdims=True)
-        n_a = data.centred.shape[0] - n_b
+        n_a = data.values.shape[0] - n_b
     else:
         n_b = labelings @ data.finite.astype(np.float64)
         n_a = data.count - n_b
+    sum_a, square_a = data.total - sum_b, data.square_total - square_b
     with np.errstate(invalid="ignore", divide="ignore"):
-        sum_a = data.centred.sum(axis=0) - sum_b
-        deviations_a = np.maximum((data.square_all - square_b) - sum_a * sum_a / n_a, 0.0)
-        deviations_b = np.maximum(square_b - sum_b * sum_b / n_b, 0.0)
-        t_stat = (sum_b / n_b - sum_a / n_a) / np.sqrt(deviations_a / ((n_a - 1) * n_a) + deviations_b / ((n_b - 1) * n_b))
-    # Undefined as it would be for observed scores: a group with fewer than two runs (FEW_RUNS,
-    # NAN), or both groups constant (CONST).
-    constant = (deviations_a <= data.zero_spread) & (deviations_b <= data.zero_spread)
-    return np.where((n_a >= 2) & (n_b >= 2) & ~constant, t_stat, np.nan)
+        if data.exact:
+            signed = n_a * sum_b - n_b * sum_a
+            spread_a = n_a * square_a - sum_a * sum_a
+            spread_b = n_b * square_b - sum_b * sum_b
+            numerator = signed * signed * ((n_a - 1.0) * (n_b - 1.0))
+            denominator = spread_a * ((n_b - 1.0) * n_b * n_b) + spread_b * ((n_a - 1.0) * n_a * n_a)
+        else:
+            signed = sum_b / n_b - sum_a / n_a
+            signed = np.where(np.abs(signed) <= data.noise, 0.0, signed)
+            deviations_a = np.maximum(square_a - sum_a * sum_a / n_a, 0.0)
+            deviations_b = np.maximum(square_b - sum_b * sum_b / n_b, 0.0)
+            deviations_a = np.where(deviations_a <= data.zero_spread, 0.0, deviations_a)
+            deviations_b = np.where(deviations_b <= data.zero_spread, 0.0, deviations_b)
+            numerator = signed * signed
+            denominator = deviations_a / ((n_a - 1.0) * n_a) + deviations_b / ((n_b - 1.0) * n_b)
+    defined = (n_a >= 2) & (n_b >= 2) & ((numerator > 0) | (denominator > 0))
+    return _Statistic(signed, numerator, denominator, defined)
 
 
-def _paired_t(data: _Centred, signs: np.ndarray) -> np.ndarray:
-    """Paired t of every example under each sign pattern; NaN where undefined.
+def _paired_statistic(data: _Scores, signs: np.ndarray) -> _Statistic:
+    """Paired t² of every example under each sign pattern of the pair differences.
 
     ``data`` holds the differences *uncentred* (the centre of sign-flipped differences is not
-    fixed): see :func:`_uncentred`.
+    fixed). Exact: t² = T² (n - 1) / (n Q - T²), T the signed sum and Q the sum of squares.
     """
     n = data.count.astype(np.float64)
-    signed_sum = signs @ data.centred
+    signed_sum = signs @ data.values
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = signed_sum / n
-        deviations = np.maximum(data.square_all - signed_sum * mean, 0.0)
-        t_stat = mean / np.sqrt(deviations / ((n - 1) * n))
-    # Flipped differences that are all equal have zero variance (CONST): |t| = inf, undefined.
-    return np.where((n >= 2) & (deviations > data.zero_spread), t_stat, np.nan)
+        if data.exact:
+            signed = signed_sum
+            numerator = signed * signed * (n - 1.0)
+            denominator = n * data.square_total - signed * signed
+        else:
+            signed = np.where(np.abs(signed_sum) <= data.noise, 0.0, signed_sum / n)
+            deviations = np.maximum(data.square_total - signed_sum * signed, 0.0)
+            deviations = np.where(deviations <= data.zero_spread, 0.0, deviations)
+            numerator = signed * signed
+            denominator = deviations / ((n - 1.0) * n)
+    defined = (n >= 2) & ((numerator > 0) | (denominator > 0))
+    return _Statistic(signed, numerator, denominator, defined)
 
 
-def _uncentred(differences: np.ndarray) -> _Centred:
-    """Differences prepared for :func:`_paired_t`: missing ones as 0, their sum of squares."""
-    finite = np.isfinite(differences)
-    filled = np.where(finite, differences, 0.0)
-    squares = filled * filled
-    square_all = squares.sum(axis=0)
-    zero_spread = _ZERO_SPREAD_ULPS * differences.shape[0] * np.finfo(np.float64).eps * square_all
-    return _Centred(filled, squares, finite, finite.sum(axis=0), square_all, zero_spread)
+def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's split of doubles into two halves of 26 bits: x = high + low exactly."""
+    scaled = 134217729.0 * x  # 2**27 + 1
+    high = scaled - (scaled - x)
+    return high, x - high
+
+
+def _two_product(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dekker's error-free product: x * y = product + error exactly (finite, no overflow)."""
+    product = x * y
+    x_high, x_low = _split(x)
+    y_high, y_low = _split(y)
+    error = ((x_high * y_high - product) + x_high * y_low + x_low * y_high) + x_low * y_low
+    return product, error
+
+
+def _at_least(permuted: _Statistic, square: np.ndarray, observed: _Statistic, exact: bool) -> np.ndarray:
+    """Where a permuted t² (``square``, of ``permuted``) is at least the observed one (undefined
+    ones excluded by the caller).
+
+    Exact scores: t² = N / D is rounded once, so unequal floats order the statistics as they are;
+    equal floats, ties or not, are decided by ``N_p D_o >= N_o D_p`` from error-free products, so
+    equal statistics tie whatever the order of their sums. Otherwise t² against the observed t²
+    less a relative :data:`_TIE_TOLERANCE` (a mean difference that is rounding residue was set to
+    0, so t = 0 ties with everything).
+    """
+    observed_square = observed.square
+    if not exact:
+        with np.errstate(invalid="ignore"):
+            return square >= observed_square * (1.0 - 2.0 * _TIE_TOLERANCE)
+    with np.errstate(invalid="ignore"):
+        above = square > observed_square
+        rows, columns = np.nonzero(square == observed_square)
+    left, left_error = _two_product(permuted.numerator[rows, columns], observed.denominator[columns])
+    right, right_error = _two_product(observed.numerator[columns], permuted.denominator[rows, columns])
+    above[rows, columns] = (left > right) | ((left == right) & (left_error >= right_error))
+    return above
+
+
+def _on_grid(values: np.ndarray, shift: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Which examples can be computed exactly, and their scores as whole numbers.
+
+    Welch's t does not change when an example's scores are shifted and scaled (paired t: scaled),
+    so scores on a grid, ``low + k * step`` (counts; accuracies k / E over E eval passes; any
+    example with two levels), become the whole numbers k: ``step`` is the smallest gap between the
+    example's distinct scores (paired: the smallest nonzero |difference|) divided by the first
+    q = 1, ..., :data:`_GRID_DIVISIONS` that puts every score within 1e-9 (relative) of the grid.
+    An example qualifies when one does and the statistic's integers stay below 2**53
+    (:func:`_two_group_statistic`: n**6 k**2 / 64 and n**5 k**2 / 2 for n runs and scores up to k;
+    paired: n**3 k**2). Scores that are within 1e-9 of the grid without being on it (k / E in
+    binary) are tested as the grid values they stand for.
+
+    Returns
+    -------
+    exact : bool array (n_examples,)
+    whole : float array (n_runs, n_examples)
+        The whole-number scores (NaN where missing); meaningful where ``exact``.
+    """
+    finite = np.isfinite(values)
+    filled = np.where(finite, values, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # columns without a finite score
+        if shift:
+            low = np.nanmin(filled, axis=0)
+            offsets = filled - low
+            ordered = np.sort(filled, axis=0)  # NaN last
+            gaps = np.diff(ordered, axis=0)
+            step = np.nanmin(np.where(gaps > 0, gaps, np.nan), axis=0)
+        else:
+            offsets = filled
+            magnitude = np.abs(filled)
+            step = np.nanmin(np.where(magnitude > 0, magnitude, np.nan), axis=0)
+    step = np.where(np.isfinite(step) & (step > 0), step, 1.0)  # one level (or none): all 0
+    ratios = np.where(finite, offsets / step, 0.0)
+    divisions = np.zeros(values.shape[1])
+    for division in range(1, _GRID_DIVISIONS + 1):  # a loop over grid divisions, each over every example
+        undecided = divisions == 0
+        if not undecided.any():
+            break
+        scaled = ratios[:, undecided] * division
+        on_grid = (np.abs(scaled - np.round(scaled)) <= _GRID_TOLERANCE * np.maximum(np.abs(scaled), 1.0)).all(axis=0)
+        divisions[np.flatnonzero(undecided)[on_grid]] = division
+    exact = (divisions > 0) & np.isfinite(ratios).all(axis=0)
+    whole = np.where(finite, np.round(ratios * np.where(exact, divisions, 0.0)), np.nan)
+    n = finite.sum(axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        largest = np.nan_to_num(np.nanmax(np.abs(whole), axis=0), nan=0.0)
+    if shift:
+        bound = np.maximum(n**6 * largest**2 / 64.0, n**5 * largest**2 / 2.0)
+    else:
+        bound = n**3 * largest**2
+    exact &= bound < _EXACT_BOUND
+    return exact, whole
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The examples computed one way (exact or not): their indices among those tested, their
+    scores and the observed statistic."""
+
+    index: np.ndarray
+    data: _Scores
+    observed: _Statistic
+
+
+def _parts(values: np.ndarray, paired: bool, statistic: Callable[[_Scores, np.ndarray], _Statistic], identity: np.ndarray) -> list[_Part]:
+    """The tested examples split into those computed exactly and the others (either may be empty)."""
+    exact, whole = _on_grid(values, shift=not paired)
+    parts = []
+    for is_exact, chosen in ((True, exact), (False, ~exact)):
+        index = np.flatnonzero(chosen)
+        if len(index):
+            data = _Scores.of((whole if is_exact else values)[:, index], exact=is_exact, centre=not paired)
+            parts.append(_Part(index, data, _first(statistic(data, identity))))
+    return parts
+
+
+def _first(statistic: _Statistic) -> _Statistic:
+    """The statistic of the first (only) relabelling, as arrays over examples."""
+    return _Statistic(*(np.broadcast_to(getattr(statistic, name), statistic.defined.shape)[0] for name in ("signed", "numerator", "denominator", "defined")))
+
+
+def _statistic_of_all(values: np.ndarray, patterns: np.ndarray, paired: bool) -> np.ndarray:
+    """t of every example under each relabelling, exact examples and the others alike."""
+    statistic = _paired_statistic if paired else _two_group_statistic
+    t = np.full((len(patterns), values.shape[1]), np.nan)
+    identity = patterns[:1]
+    for part in _parts(values, paired, statistic, identity):
+        t[:, part.index] = statistic(part.data, patterns).t
+    return t
 
 
 def welch_t_for_labelings(values: np.ndarray, labelings: np.ndarray) -> np.ndarray:
@@ -293,10 +518,14 @@ def welch_t_for_labelings(values: np.ndarray, labelings: np.ndarray) -> np.ndarr
 
     Returns
     -------
-    float array (n_labelings, n_examples); NaN where the statistic is undefined: a group with
-    fewer than two finite scores, or both groups constant.
+    float array (n_labelings, n_examples); ±inf where both groups are constant at different
+    levels (a separation), NaN where the statistic is undefined: a group with fewer than two finite
+    scores, or every score equal.
     """
-    return _welch_t(_Centred.of(as_score_matrix(values)), np.asarray(labelings, dtype=np.float64))
+    labelings = np.asarray(labelings, dtype=np.float64)
+    if len(labelings) == 0:
+        return np.empty((0, as_score_matrix(values).shape[1]))
+    return _statistic_of_all(as_score_matrix(values), labelings, paired=False)
 
 
 def paired_t_for_signs(differences: np.ndarray, signs: np.ndarray) -> np.ndarray:
@@ -310,10 +539,13 @@ def paired_t_for_signs(differences: np.ndarray, signs: np.ndarray) -> np.ndarray
 
     Returns
     -------
-    float array (n_patterns, n_examples); NaN with fewer than two complete pairs, or when the
-    flipped differences are all equal.
+    float array (n_patterns, n_examples); ±inf where the flipped differences are all equal and not
+    0 (a separation), NaN with fewer than two complete pairs or differences all 0.
     """
-    return _paired_t(_uncentred(as_score_matrix(differences)), np.asarray(signs, dtype=np.float64))
+    signs = np.asarray(signs, dtype=np.float64)
+    if len(signs) == 0:
+        return np.empty((0, as_score_matrix(differences).shape[1]))
+    return _statistic_of_all(as_score_matrix(differences), signs, paired=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,8 +572,11 @@ class PermutationResult:
     exact : bool
         Every distinct relabelling was enumerated (exact p), else Monte Carlo.
     max_t : float array (n_permutations,)
-        Largest defined |t| over the tested examples in each relabelling, sorted (-inf where no
-        example has a statistic under that relabelling): the max-T null distribution.
+        Largest finite |t| over the tested examples in each relabelling, sorted (-inf where no
+        example has a finite statistic under that relabelling): the max-T null distribution.
+    n_separating : int
+        Relabellings (of those computed) that separate at least one tested example (|t| = inf):
+        the max-T count of a separated example.
     """
 
     emp1: np.ndarray
@@ -351,6 +586,7 @@ class PermutationResult:
     smallest_p: float
     exact: bool = False
     max_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    n_separating: int = 0
 
 
 def permutation_test(
@@ -395,43 +631,72 @@ def permutation_test(
     plan = permutation_plan(n_a, n_b, n_permutations, paired, exact_limit)
     n_examples = values_a.shape[1]
     tested = np.ones(n_examples, dtype=bool) if tested is None else np.asarray(tested, dtype=bool)
-    statistic: Callable[[_Centred, np.ndarray], np.ndarray]
+    statistic: Callable[[_Scores, np.ndarray], _Statistic]
     if paired:
-        data, statistic, identity = _uncentred((values_b - values_a)[:, tested]), _paired_t, np.ones((1, n_a))
+        values, statistic, identity = (values_b - values_a)[:, tested], _paired_statistic, np.ones((1, n_a))
     else:
-        data, statistic = _Centred.of(np.vstack([values_a, values_b])[:, tested]), _welch_t
+        values, statistic = np.vstack([values_a, values_b])[:, tested], _two_group_statistic
         identity = np.concatenate([np.zeros(n_a), np.ones(n_b)])[None, :]
-    # The observed |t| through the same arithmetic as the permuted ones, so ties compare equal.
-    observed = np.abs(statistic(data, identity)[0])
-    threshold = observed * (1.0 - _TIE_TOLERANCE)
-    exceed = np.zeros(observed.shape, dtype=np.int64)
+    # The observed statistic through the same arithmetic as the permuted ones, so ties compare equal.
+    parts = _parts(values, paired, statistic, identity)
+    n_tested = values.shape[1]
+    exceed = np.zeros(n_tested, dtype=np.int64)
+    defined = np.zeros(n_tested, dtype=np.int64)
     maxima = np.empty(plan.n_relabelings)
-    block = max(1, _BLOCK_ELEMENTS // max(observed.size, 1))
+    separating = 0
+    block = max(1, _BLOCK_ELEMENTS // max(n_tested, 1))
     done = 0
     for relabelings in _relabelings(plan, n_a, n_b, rng, block):
-        permuted = np.abs(statistic(data, relabelings))
-        exceed += (permuted >= threshold).sum(axis=0)  # NaN (undefined) compares False
-        maxima[done : done + len(relabelings)] = np.fmax.reduce(permuted, axis=1, initial=-np.inf)
+        block_max = np.full(len(relabelings), -np.inf)
+        block_separates = np.zeros(len(relabelings), dtype=bool)
+        for part in parts:
+            permuted = statistic(part.data, relabelings)
+            square = permuted.square
+            exceed[part.index] += (permuted.defined & _at_least(permuted, square, part.observed, part.data.exact)).sum(axis=0)
+            defined[part.index] += permuted.defined.sum(axis=0)
+            infinite = np.isinf(square)  # a separation (NaN, undefined, is neither)
+            block_separates |= infinite.any(axis=1)
+            block_max = np.fmax(block_max, np.fmax.reduce(np.where(infinite, np.nan, square), axis=1, initial=-np.inf))
+        maxima[done : done + len(relabelings)] = block_max
+        separating += int(block_separates.sum())
         done += len(relabelings)
     maxima.sort()
-    max_exceed = plan.n_relabelings - np.searchsorted(maxima, threshold, side="left")
     # The enumeration holds the identity; random draws get it added: (b + 1) / (B + 1).
     extra = 0.0 if plan.exact else 1.0
-    # An observed statistic that is NaN cannot be ranked: no permutation p rather than a tiny one.
-    defined = ~np.isnan(observed)
-    emp1 = np.full(n_examples, np.nan)
-    emp2 = np.full(n_examples, np.nan)
-    emp1[tested] = np.where(defined, (exceed + extra) / (plan.n_relabelings + extra), np.nan)
-    emp2[tested] = np.where(defined, (max_exceed + extra) / (plan.n_relabelings + extra), np.nan)
+    observed = np.full(n_tested, np.nan)
+    threshold = np.full(n_tested, np.nan)
+    for part in parts:
+        observed[part.index] = part.observed.square
+        # Exact statistics are rounded once, so equal ones are equal floats.
+        threshold[part.index] = observed[part.index] * (1.0 if part.data.exact else 1.0 - 2.0 * _TIE_TOLERANCE)
+    # An observed statistic that is undefined cannot be ranked: no permutation p rather than a tiny one.
+    ranked = ~np.isnan(observed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        emp1 = np.where(ranked, (exceed + extra) / (defined + extra), np.nan)
+        at_least_max = plan.n_relabelings - np.searchsorted(maxima, np.where(ranked, threshold, np.inf), side="left")
+        family = np.where(np.isinf(observed), separating, at_least_max)
+        # Relabellings that separate the example itself count for its EMP1 but not in the maxima
+        # of finite |t|: a family-wise p is never below the example's own.
+        emp2 = np.where(ranked, np.maximum((family + extra) / (plan.n_relabelings + extra), emp1), np.nan)
+    emp1_all = np.full(n_examples, np.nan)
+    emp2_all = np.full(n_examples, np.nan)
+    emp1_all[tested], emp2_all[tested] = emp1, emp2
     return PermutationResult(
-        emp1=emp1,
-        emp2=emp2,
+        emp1=emp1_all,
+        emp2=emp2_all,
         n_permutations=plan.n_relabelings,
         n_labelings=count_labelings(n_a, n_b, paired),
         smallest_p=plan.smallest_p,
         exact=plan.exact,
-        max_t=maxima,
+        max_t=_roots(maxima),
+        n_separating=separating,
     )
+
+
+def _roots(squares: np.ndarray) -> np.ndarray:
+    """|t| from sorted t² (-inf, where no example had a finite statistic, kept)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(squares == -np.inf, -np.inf, np.sqrt(squares))
 
 
 def _relabelings(

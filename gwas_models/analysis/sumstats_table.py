@@ -19,6 +19,7 @@ from gwas_models.analysis.combine import CombinedEvidence
 from gwas_models.analysis.permutation import PermutationResult
 from gwas_models.formats.sumstats_schema import (
     ADJUST_COLUMNS,
+    ADJUST_LOG_COLUMNS,
     ALL_ERRCODES,
     COMBINED,
     COMBINED_PAIRS,
@@ -120,6 +121,13 @@ def _direction_codes(oriented: np.ndarray) -> np.ndarray:
     return codes
 
 
+def _adjusted(adjusted: pd.DataFrame, adjusted_log: pd.DataFrame) -> Block:
+    """The adjusted-p columns and their -log10 columns of the methods in ``adjusted``."""
+    block: Block = {ADJUST_COLUMNS[method]: adjusted[method].to_numpy() for method in adjusted}
+    block.update({ADJUST_LOG_COLUMNS[method]: adjusted_log[method].to_numpy() for method in adjusted})
+    return block
+
+
 def _combined_errcodes(errors: np.ndarray, count: np.ndarray) -> np.ndarray:
     """ERRCODE of combined rows: '.' if any score was tested, else the shared code, else MIXED."""
     errors = np.atleast_2d(errors)
@@ -139,6 +147,7 @@ def pair_block(
     sign: int,
     result: TwoSampleResult,
     adjusted: pd.DataFrame,
+    adjusted_log: pd.DataFrame,
     permutation: PermutationResult | None,
     a: str,
     b: str,
@@ -153,8 +162,9 @@ def pair_block(
     sign : int
         +1 when a higher score is harder, -1 when easier (orients ``HARDER_IN``).
     result : TwoSampleResult
-    adjusted : DataFrame
-        Adjusted p by method (:func:`~gwas_models.analysis.multitest.adjust_pvalues`).
+    adjusted, adjusted_log : DataFrame
+        Adjusted p by method (:func:`~gwas_models.analysis.multitest.adjust_pvalues`) and its
+        -log10 (:func:`~gwas_models.analysis.multitest.adjust_neg_log10_p`).
     permutation : PermutationResult, optional
     a, b : str
         The architectures.
@@ -183,9 +193,7 @@ def pair_block(
             "ERRCODE": CodedColumn(result.error, ALL_ERRCODES),
         }
     )
-    for method, column in ADJUST_COLUMNS.items():
-        if method in adjusted:
-            block[column] = adjusted[method].to_numpy()
+    block.update(_adjusted(adjusted, adjusted_log))
     if permutation is not None:
         block["EMP1"], block["EMP2"] = permutation.emp1, permutation.emp2
     return block
@@ -195,6 +203,7 @@ def pair_combined_block(
     layout: TableLayout,
     combined: CombinedEvidence,
     adjusted: pd.DataFrame,
+    adjusted_log: pd.DataFrame,
     oriented_d: np.ndarray,
     errors: np.ndarray,
     a: str,
@@ -209,8 +218,8 @@ def pair_combined_block(
     combined : CombinedEvidence
         Cauchy combination p and mean -log10 p over the scores
         (:func:`~gwas_models.analysis.combine.combine_evidence`).
-    adjusted : DataFrame
-        The combination p adjusted over the examples, by method.
+    adjusted, adjusted_log : DataFrame
+        The combination p adjusted over the examples, by method, and its -log10.
     oriented_d, errors : arrays (n_scores, n_examples)
         Difficulty-oriented Cohen's d and error codes of each score.
     a, b : str
@@ -239,8 +248,7 @@ def pair_combined_block(
     )
     for column in ("MEAN_A", "MEAN_B", "SD_A", "SD_B", "BETA", "SE", "T_STAT", "DF"):
         block[column] = missing
-    for method in adjusted:
-        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
+    block.update(_adjusted(adjusted, adjusted_log))
     return block
 
 
@@ -255,9 +263,11 @@ def oneway_block(
     sign: int,
     result: OnewayResult,
     adjusted: pd.DataFrame,
+    adjusted_log: pd.DataFrame,
     archs: tuple[str, ...],
 ) -> Block:
-    """The rows of one score of a one-way table (``sign`` orients ``HARDEST_IN``/``EASIEST_IN``)."""
+    """The rows of one score of a one-way table (``sign`` orients ``HARDEST_IN``/``EASIEST_IN``;
+    ``adjusted``, ``adjusted_log``: adjusted p by method and its -log10)."""
     oriented = sign * result.mean
     defined = np.isfinite(oriented).any(axis=0)
     hardest = np.where(defined, np.argmax(np.where(np.isfinite(oriented), oriented, -np.inf), axis=0) + 1, 0)
@@ -277,8 +287,7 @@ def oneway_block(
             "ERRCODE": CodedColumn(result.error, ALL_ERRCODES),
         }
     )
-    for method in adjusted:
-        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
+    block.update(_adjusted(adjusted, adjusted_log))
     return block
 
 
@@ -287,13 +296,14 @@ def oneway_combined_block(
     score: str,
     combined: CombinedEvidence,
     adjusted: pd.DataFrame,
+    adjusted_log: pd.DataFrame,
     errors: np.ndarray,
     n_runs: int,
     archs: tuple[str, ...],
 ) -> Block:
     """``SCORE=combined`` or ``combined_pairs`` rows of a one-way table: the Cauchy combination p
-    (adjusted by method in ``adjusted``) and mean -log10 p of the tests they combine, whose error
-    codes, shape (n_tests, n_examples), are ``errors``."""
+    (adjusted by method in ``adjusted``, with its -log10 in ``adjusted_log``) and mean -log10 p of
+    the tests they combine, whose error codes, shape (n_tests, n_examples), are ``errors``."""
     n = layout.n_examples
     missing = np.full(n, np.nan)
     block = layout.key_columns(score)
@@ -311,6 +321,5 @@ def oneway_combined_block(
             "ERRCODE": CodedColumn(_combined_errcodes(errors, combined.count), ALL_ERRCODES),
         }
     )
-    for method in adjusted:
-        block[ADJUST_COLUMNS[method]] = adjusted[method].to_numpy()
+    block.update(_adjusted(adjusted, adjusted_log))
     return block

@@ -51,11 +51,12 @@ from gwas_models.errors import InputError, ResultsError
 from gwas_models.formats.atomic import ensure_directory, temporary_name, write_all_atomic
 from gwas_models.formats.results import DEFAULT_RESULTS_DIR
 from gwas_models.formats.sumstats_schema import (
-    ADJUST_COLUMNS,
+    ADJUSTED_OF_LOG_COLUMN,
     INTEGER_COLUMNS,
     MISSING,
     MISSING_NUMBER,
     REQUIRED_COLUMNS,
+    TESTED_ERRCODES,
     TEXT_COLUMNS,
 )
 
@@ -82,8 +83,8 @@ _MAX_NAME = 80
 # Below the smallest normal double, float64 p is subnormal (few digits) or 0: p is written from
 # NEG_LOG10_P as mantissa and exponent. Above it, the float itself, at full precision.
 _TEXT_P_BELOW = float(np.finfo(np.float64).tiny)
-# Adjusted-p column -> its statsmodels method.
-_ADJUST_METHOD_OF = {column: method for method, column in ADJUST_COLUMNS.items()}
+# Adjusted-p column -> the column of its -log10, computed by the study in log space.
+_LOG_COLUMN_OF = {column: log_column for log_column, column in ADJUSTED_OF_LOG_COLUMN.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,21 +217,6 @@ def _underflows(p: np.ndarray) -> np.ndarray:
         return p < _TEXT_P_BELOW
 
 
-def _adjusted_p_text(adjusted: np.ndarray, method: str, neg_log10_p: np.ndarray, score_codes: np.ndarray) -> pa.Array:
-    """An adjusted-p column as text; where it underflows, its value comes from the log-space
-    adjustment (:func:`~gwas_models.analysis.multitest.adjust_neg_log10_p`) of its family, the
-    score's examples that have an adjusted p."""
-    # Imported here: statsmodels, behind multitest, costs every reader of sumstats half a second.
-    from gwas_models.analysis.multitest import adjust_neg_log10_p
-
-    tiny = _underflows(adjusted)
-    logged = np.full(len(adjusted), np.nan)
-    for code in np.unique(score_codes[tiny]):
-        family = (score_codes == code) & np.isfinite(adjusted)
-        logged[family] = adjust_neg_log10_p(neg_log10_p[family], [method])[method].to_numpy()
-    return _p_text(adjusted, logged)
-
-
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
@@ -256,20 +242,21 @@ def _rows_by_score(codes: np.ndarray, names: Sequence[str]) -> dict[str, slice |
     return rows
 
 
-def _text_table(frame: pd.DataFrame, table: pa.Table, codes: np.ndarray) -> pa.Table:
+def _text_table(frame: pd.DataFrame, table: pa.Table) -> pa.Table:
     """The Arrow table of the TSV files: text columns as plain strings, ``P`` and adjusted p as text
-    from log space where float64 cannot hold them (only columns that hold such a p are turned into
-    text: the CSV writer formats the others as it formats any float), other numbers as they are."""
-    neg_log10_p = frame["NEG_LOG10_P"].to_numpy(dtype=np.float64)
+    from log space where float64 cannot hold them (from ``NEG_LOG10_P`` and the adjusted p's own
+    -log10 column, :data:`~gwas_models.formats.sumstats_schema.ADJUST_LOG_COLUMNS`, which the study
+    computed; a table without that column has its adjusted p written as the float holds it). Only
+    columns that hold such a p are turned into text: the CSV writer formats the others as it
+    formats any float; other numbers are written as they are."""
     columns = []
     for name, column in zip(table.column_names, table.columns):
-        values = frame[name].to_numpy(dtype=np.float64) if name == "P" or name in _ADJUST_METHOD_OF else None
-        if values is not None and _underflows(values).any():
-            if name == "P":
-                column = _p_text(values, neg_log10_p)
-            else:
-                column = _adjusted_p_text(values, _ADJUST_METHOD_OF[name], neg_log10_p, codes)
-        elif pa.types.is_dictionary(column.type):
+        log_column = "NEG_LOG10_P" if name == "P" else _LOG_COLUMN_OF.get(name)
+        if log_column in frame.columns:
+            values = frame[name].to_numpy(dtype=np.float64)
+            if _underflows(values).any():
+                column = _p_text(values, frame[log_column].to_numpy(dtype=np.float64))
+        if pa.types.is_dictionary(column.type):
             column = column.cast(pa.string())
         columns.append(column)
     return pa.table(columns, names=table.column_names)
@@ -377,7 +364,7 @@ def write_sumstats(
     table = pa.Table.from_pandas(frame, preserve_index=False)
     codes, names = _score_codes(frame)
     by_score = _rows_by_score(codes, names)
-    text = _text_table(frame, table, codes)
+    text = _text_table(frame, table)
     paths = SumstatsPaths(
         parquet=stem.with_name(stem.name + PARQUET_SUFFIX),
         tsv={score: score_tsv_path(stem, score) for score in by_score},
@@ -422,8 +409,9 @@ def to_gwas_ssf(frame: pd.DataFrame, score: str) -> pd.DataFrame:
     ``<chromosome>_<position>_<A>_<B>`` (characters other than letters, digits and ``_`` as
     ``_``, the catalog's pattern), ``n`` = runs used. Extra columns: ``neg_log_10_p_value`` (so
     that a reader that parses ``p_value`` as a double still gets p below 1e-308), ``example_id``,
-    ``class_name``, ``score``. Only tested examples (ERRCODE '.') are kept, since GWAS-SSF requires
-    a p-value on every row; p below the smallest double is written from -log10 p, never as 0.
+    ``class_name``, ``score``. Only tested examples (ERRCODE '.', or SEPARATED with its exact
+    permutation p) are kept, since GWAS-SSF requires a p-value on every row; p below the smallest
+    double is written from -log10 p, never as 0.
 
     Validated by the GWAS Catalog's ``gwas-ssf validate``: everything passes but the rules that
     cannot apply to training examples (all of chromosomes 1-22, nucleotide alleles, an allele
@@ -440,7 +428,7 @@ def to_gwas_ssf(frame: pd.DataFrame, score: str) -> pd.DataFrame:
     scores = frame["SCORE"].astype(str)
     if score not in set(scores):
         raise InputError(f"score {score!r} is not in the table; scores there: {', '.join(dict.fromkeys(scores))}")
-    rows = frame[(scores == score).to_numpy() & (frame["ERRCODE"].astype(str) == MISSING).to_numpy()]
+    rows = frame[(scores == score).to_numpy() & frame["ERRCODE"].astype(str).isin(TESTED_ERRCODES).to_numpy()]
     rows = rows.sort_values(["LABEL", "POS"], kind="stable")
     chromosome = rows["LABEL"].to_numpy(dtype=np.int64) + 1
     position = rows["POS"].to_numpy(dtype=np.int64)

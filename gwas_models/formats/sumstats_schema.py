@@ -11,15 +11,28 @@ pyarrow, no torch.
 Pair table, columns :func:`pair_columns`::
 
     #CHROM POS ID LABEL SCORE A B N_A N_B MEAN_A MEAN_B SD_A SD_B BETA SE COHEN_D T_STAT DF P
-    NEG_LOG10_P MEAN_NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY> [EMP1 EMP2] ERRCODE
+    NEG_LOG10_P MEAN_NEG_LOG10_P HARDER_IN <BONF HOLM SIDAK FDR_BH FDR_BY>
+    <NEG_LOG10_BONF ... NEG_LOG10_FDR_BY> [EMP1 EMP2] ERRCODE
 
 One-way table (three or more architectures), columns :func:`oneway_columns`::
 
     #CHROM POS ID LABEL SCORE N F_STAT DF1 DF2 P NEG_LOG10_P MEAN_NEG_LOG10_P HARDEST_IN EASIEST_IN
-    <adjusted> ERRCODE
+    <adjusted> <-log10 adjusted> ERRCODE
 
 The adjusted-p columns are those of the methods asked for, in :data:`ADJUST_COLUMNS` order of the
-request; ``EMP1``/``EMP2`` only with permutation tests.
+request, each followed (after all of them) by its -log10 (:data:`ADJUST_LOG_COLUMNS`), computed by
+the study in log space: the exact adjusted p where float64 p underflows, which the TSV writer
+takes its text from. ``EMP1``/``EMP2`` only with permutation tests.
+
+Permutation tables (``test="permutation"``). The permutation p is the p of the table, all the
+way through: ``P`` = ``EMP1`` and ``NEG_LOG10_P`` = -log10 ``EMP1``, so the adjusted columns, the
+counts of significant examples, the plots (which draw ``NEG_LOG10_P``) and the combined rows all
+use it. ``T_STAT``, ``DF`` and ``SE`` are Welch's, the statistic that was permuted; Welch's
+parametric p follows from them and is not written. ``EMP2`` is the max-T family-wise p, not
+adjusted further. λGC of a permutation study (the ``.log``, the Parquet metadata) is computed
+from Welch's parametric p of the tested examples, not from ``P``: λ is a statement about the
+inflation of the t statistics, its relabelling null is built on them, and the median of a discrete
+permutation p (at 5 vs 5 runs it takes 126 values) says little about inflation.
 
 Combined rows. ``SCORE=combined`` rows (written when more than one score is tested) hold the
 combined evidence of each example over the scores it was tested on, twice:
@@ -41,8 +54,10 @@ score. Tables written before it existed held the mean in the combined rows' ``NE
 
 Missing values are NaN in numeric columns and :data:`MISSING` (``'.'``) in text columns; TSV
 files write missing numbers as :data:`MISSING_NUMBER` (``NA``, as PLINK 2 does). ``ERRCODE`` is
-``'.'`` when the test was done, else one of :data:`ERRCODES`; a combined row has ``'.'`` when at
-least one score was tested, otherwise the code its scores share, or :data:`MIXED`.
+``'.'`` when the test was done, :data:`SEPARATED` when it was done on a perfect separation (a p,
+no t: see :data:`ERRCODE_MEANINGS`), else one of :data:`ERRCODES`; rows of
+:data:`TESTED_ERRCODES` have a p. A combined row has ``'.'`` when at least one score was tested,
+otherwise the code its scores share, or :data:`MIXED`.
 
 p below the smallest double. ``P`` and the adjusted columns are float64 in a table and in the
 Parquet file: 0 (or a subnormal with few digits) below about 1e-308. ``NEG_LOG10_P`` holds every
@@ -82,8 +97,13 @@ RANKING_MEANINGS: dict[str, str] = {
     COMBINED_PAIRS: "mean −log10 p over pairs and scores",
 }
 
+#: ``ERRCODE`` of a perfect separation: tested, with its exact permutation p but no t statistic.
+SEPARATED = "SEPARATED"
 #: ``ERRCODE`` of a test, in the order of the integer codes the statistics use (0: tested).
-ERRCODES: tuple[str, ...] = (MISSING, "CONST", "FEW_RUNS", "NAN")
+ERRCODES: tuple[str, ...] = (MISSING, "CONST", "FEW_RUNS", "NAN", SEPARATED)
+#: ``ERRCODE`` values of rows that were tested and have a p: what adjustments, counts, plots and
+#: combined evidence take. λGC takes only :data:`MISSING` (a t or F statistic).
+TESTED_ERRCODES: tuple[str, ...] = (MISSING, SEPARATED)
 #: ``ERRCODE`` of a combined row whose scores were untested for different reasons.
 MIXED = "MIXED"
 #: Every ``ERRCODE`` value a table can hold.
@@ -94,6 +114,13 @@ ERRCODE_MEANINGS: dict[str, str] = {
     "CONST": "zero variance, up to rounding (both groups constant, or a standard error below 10 ulps of the means; paired: constant differences; one-way: a constant group)",
     "FEW_RUNS": "a group has fewer than 2 finite runs (paired: fewer than 2 complete pairs)",
     "NAN": "no finite score in a group, or a non-finite statistic",
+    SEPARATED: (
+        "tested: each group without spread (up to rounding), at levels that do not overlap (paired: differences "
+        "without spread, all of one sign; one-way: every group exactly constant, not all at one level); P is the "
+        "exact permutation p of that separation, 1 / C(N_A + N_B, N_A), twice that when N_A = N_B (paired: "
+        "2 / 2^N_A; one-way: a conservative bound), T_STAT, DF and COHEN_D are missing, SE is 0; "
+        "adjusted, counted and combined like any p, left out of lambda_GC (not a t statistic)"
+    ),
     MIXED: "combined row whose scores were all untested, for different reasons",
 }
 
@@ -106,6 +133,10 @@ ADJUST_COLUMNS: dict[str, str] = {
     "fdr_bh": "FDR_BH",
     "fdr_by": "FDR_BY",
 }
+#: Column of -log10 of each adjusted p, computed in log space (the adjusted p where float64 holds 0).
+ADJUST_LOG_COLUMNS: dict[str, str] = {method: f"NEG_LOG10_{column}" for method, column in ADJUST_COLUMNS.items()}
+#: The adjusted-p column of each -log10 adjusted-p column.
+ADJUSTED_OF_LOG_COLUMN: dict[str, str] = {ADJUST_LOG_COLUMNS[method]: ADJUST_COLUMNS[method] for method in ADJUST_COLUMNS}
 
 KEY_COLUMNS: tuple[str, ...] = ("#CHROM", "POS", "ID", "LABEL", "SCORE")
 PAIR_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
@@ -143,22 +174,35 @@ COLUMN_MEANINGS: dict[str, str] = {
     "BETA": "mean(B) - mean(A) (paired: mean of the differences B - A)",
     "SE": "standard error of BETA under the test's variance model (moderated t: from the posterior variance)",
     "COHEN_D": "BETA over the pooled standard deviation (combined rows: difficulty-oriented mean d)",
-    "T_STAT": "t statistic, BETA / SE",
+    "T_STAT": "t statistic, BETA / SE (missing for SEPARATED: SE is 0)",
     "DF": "degrees of freedom of the t test (moderated t: residual plus prior df, d + d0)",
     "N": "runs used over all architectures",
     "F_STAT": "Welch's F (with Welch's correction)",
     "DF1": "numerator degrees of freedom of F",
     "DF2": "denominator degrees of freedom of F",
-    "P": "two-sided p (F: upper tail); combined rows: Cauchy combination (ACAT) p over the scores, valid however they are correlated",
+    "P": (
+        "two-sided p (F: upper tail); permutation test: EMP1, the permutation p; SEPARATED: the exact permutation p of "
+        "the separation; combined rows: Cauchy combination (ACAT) p over the scores, valid however they are correlated"
+    ),
     "NEG_LOG10_P": "-log10 p, computed in log space so it stays finite when p underflows: the exact p of any row",
     RANKING_COLUMN: "combined rows only: mean -log10 p over the scores (-log10 of the geometric mean p, the paper's summary), a ranking, not a p-value",
     "HARDER_IN": f"architecture under which the example is harder, from BETA's sign and the score's direction ({MISSING!r}: BETA 0 or missing)",
     "HARDEST_IN": "architecture under which the example is hardest",
     "EASIEST_IN": "architecture under which the example is easiest",
-    **{column: f"p adjusted over the tested examples of the score ({method})" for method, column in ADJUST_COLUMNS.items()},
-    "EMP1": "empirical p of the permutation test: (1 + permutations with |t| at least as large) / (1 + permutations)",
+    **{column: f"P adjusted over the tested examples of the score ({method})" for method, column in ADJUST_COLUMNS.items()},
+    **{
+        ADJUST_LOG_COLUMNS[method]: f"-log10 {column}, computed in log space: the exact adjusted p where {column} underflows to 0"
+        for method, column in ADJUST_COLUMNS.items()
+    },
+    "EMP1": (
+        "permutation p: (1 + relabellings with |t| at least as large) / (1 + relabellings), over those under which the "
+        "statistic is defined, ties exact (enumerated: the share of every distinct relabelling); P is EMP1"
+    ),
     "EMP2": "family-wise empirical p: as EMP1, against the largest |t| over the examples of each permutation (max-T)",
-    ERRCODE_COLUMN: f"{MISSING!r} when the test was done, else why not: " + ", ".join(ALL_ERRCODES[1:]),
+    ERRCODE_COLUMN: (
+        f"{MISSING!r} when the test was done, {SEPARATED} when it was done on a separation (exact permutation p, no "
+        "t), else why not: " + ", ".join(code for code in ALL_ERRCODES[1:] if code not in TESTED_ERRCODES)
+    ),
 }
 
 #: λGC above this is coloured as inflated in plots and the report. Display only: with replicate
@@ -169,15 +213,20 @@ LAMBDA_WARN_ABOVE: float = 1.1
 LAMBDA_STRONG_ABOVE: float = 1.25
 
 
+def adjusted_columns(adjust: Sequence[str]) -> tuple[str, ...]:
+    """The adjusted-p columns of the ``adjust`` methods asked for, then their -log10 columns."""
+    return tuple(ADJUST_COLUMNS[m] for m in adjust) + tuple(ADJUST_LOG_COLUMNS[m] for m in adjust)
+
+
 def pair_columns(adjust: Sequence[str], permutation: bool = False) -> tuple[str, ...]:
     """Columns of a pair table, in order, for the adjustment ``adjust`` methods asked for."""
     permutation_columns = PERMUTATION_COLUMNS if permutation else ()
-    return PAIR_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in adjust) + permutation_columns + (ERRCODE_COLUMN,)
+    return PAIR_COLUMNS + adjusted_columns(adjust) + permutation_columns + (ERRCODE_COLUMN,)
 
 
 def oneway_columns(adjust: Sequence[str]) -> tuple[str, ...]:
     """Columns of a one-way table, in order, for the adjustment ``adjust`` methods asked for."""
-    return ONEWAY_COLUMNS + tuple(ADJUST_COLUMNS[m] for m in adjust) + (ERRCODE_COLUMN,)
+    return ONEWAY_COLUMNS + adjusted_columns(adjust) + (ERRCODE_COLUMN,)
 
 
 def ranking_score(scores: Iterable[str]) -> str | None:

@@ -26,7 +26,7 @@ from matplotlib.textpath import text_to_path
 from gwas_models.errors import InputError, ResultsError
 from gwas_models.formats import sumstats_schema as schema
 from gwas_models.formats.atomic import atomic_path
-from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES, MISSING, RANKING_COLUMN
+from gwas_models.formats.sumstats_schema import COMBINED, COMBINED_SCORES, RANKING_COLUMN, TESTED_ERRCODES
 
 CLASS_COLOURS = ("#2c5d8a", "#8fb8de")
 """Alternating colours of neighbouring classes: dark and light blue, distinct in greyscale too."""
@@ -108,13 +108,14 @@ def check_single_pair(rows: pd.DataFrame) -> None:
 
 
 def tested_mask(rows: pd.DataFrame) -> np.ndarray:
-    """True for rows whose test was done: ``ERRCODE`` is ``'.'`` and −log10 p is finite."""
+    """True for rows whose test was done: ``ERRCODE`` is ``'.'`` (or ``SEPARATED``: a p without a t)
+    and −log10 p is finite."""
     neg_log10_p = pd.to_numeric(rows["NEG_LOG10_P"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     mask = np.isfinite(neg_log10_p)
     if "ERRCODE" in rows.columns:
         # '.' marks a done test; a reader that maps the TSV's '.' to missing gives NA instead.
         errcode = rows["ERRCODE"]
-        mask &= (errcode.isna() | (as_text(errcode) == MISSING)).to_numpy(dtype=bool, na_value=True)
+        mask &= (errcode.isna() | as_text(errcode).isin(TESTED_ERRCODES)).to_numpy(dtype=bool, na_value=True)
     return mask
 
 

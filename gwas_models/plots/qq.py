@@ -24,11 +24,12 @@ from scipy import stats
 
 from gwas_models.analysis.multitest import genomic_control_lambda
 from gwas_models.errors import InputError
-from gwas_models.formats.sumstats_schema import COMBINED_SCORES, LAMBDA_WARN_ABOVE
+from gwas_models.formats.sumstats_schema import COMBINED_SCORES, LAMBDA_WARN_ABOVE, SEPARATED
 from gwas_models.plots._style import (
     BAND_COLOUR,
     NEG_LOG10_P_LABEL,
     NEUTRAL_TEXT_COLOUR,
+    as_text,
     available_scores,
     data_per_point,
     holds_legacy_ranking,
@@ -161,7 +162,7 @@ def qq(
     require_columns(sumstats, QQ_COLUMNS, "a QQ plot")
     if not 0.0 < level < 1.0:
         raise InputError(f"level must lie strictly between 0 and 1, got {level}", parameter="level")
-    curves = _curves(sumstats, score)
+    curves, statistics = _curves(sumstats, score)
     ax = new_axes(ax, qq_figsize(len(curves)))
     largest_n = max(len(values) for values in curves.values())
     top_expected = np.log10(largest_n + 1.0)
@@ -179,14 +180,15 @@ def qq(
     ax.plot([0.0, top_expected * 1.04], [0.0, top_expected * 1.04], color="0.35", lw=0.8, ls=(0, (4, 3)), zorder=2, gid="diagonal")
     inflation = {}
     for index, (name, values) in enumerate(curves.items()):
-        inflation[name] = lambda_gc(values)
+        inflation[name] = lambda_gc(statistics[name])
         _curve(ax, name, values, curve_style(index), thin)
     _legend(ax, inflation, dict(lambda_null or {}))
     return ax
 
 
-def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> dict[str, np.ndarray]:
-    """−log10 p of the tested rows of each score to draw, sorted largest first."""
+def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """−log10 p of the tested rows of each score to draw, sorted largest first; and of the rows
+    that have a test statistic (not ``SEPARATED``, whose p is an exact permutation p), for λGC."""
     if score is None:
         names = available_scores(sumstats)
         chosen = [name for name in names if name not in COMBINED_SCORES] or names
@@ -196,7 +198,7 @@ def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> dict[s
         chosen = list(score)
     if not chosen:
         raise InputError("the summary statistics hold no scores to draw")
-    curves = {}
+    curves, statistics = {}, {}
     for name in chosen:
         rows = score_rows(sumstats, name)
         if holds_legacy_ranking(rows, name):
@@ -208,7 +210,11 @@ def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> dict[s
         if values.size == 0:
             raise InputError(f"score {name!r} has no tested examples (every row has an ERRCODE)")
         curves[name] = np.sort(values)[::-1]
-    return curves
+        with_statistic = rows[tested_mask(rows)]
+        if "ERRCODE" in with_statistic.columns:
+            with_statistic = with_statistic[as_text(with_statistic["ERRCODE"]).to_numpy() != SEPARATED]
+        statistics[name] = neg_log10_p(with_statistic)
+    return curves, statistics
 
 
 def _band(ax: Axes, n: int, level: float) -> None:
