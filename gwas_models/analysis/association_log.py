@@ -98,7 +98,9 @@ def format_log(
     lines.append(
         "ERRCODE: CONST zero variance (up to rounding); FEW_RUNS fewer than 2 finite runs in a group; NAN no finite score in a group "
         "(or a non-finite statistic); such examples have no p and are left out of adjustment, lambda_GC and combined rows "
-        "(a combined row is '.' when any score was tested, else its scores' shared code, or MIXED)"
+        "(a combined row is '.' when any score was tested, else its scores' shared code, or MIXED); SEPARATED: "
+        "tested, two groups without spread at different levels, P the exact permutation p of that separation, "
+        "adjusted and counted (in 'tested') but, having no t statistic, left out of lambda_GC"
     )
     lines.append("")
     lines.append("warnings:" if comparison.warnings else "warnings: none")

@@ -5,8 +5,10 @@ difference between the runs of A and the runs of B (:func:`~gwas_models.analysis
 p-values are adjusted over the examples of that score (:mod:`~gwas_models.analysis.multitest`),
 genomic control λGC is computed and judged against its distribution under relabelling of the runs,
 the global shift is tested on the runs' mean scores (:mod:`~gwas_models.analysis.genomic_control`;
-warnings come only from these two), and, with ``test="permutation"``, empirical p-values are added
-(:mod:`~gwas_models.analysis.permutation`). The scores of each example are combined by the Cauchy
+warnings come only from these two, and from the floor of a permutation p), and, with
+``test="permutation"``, the permutation p (:mod:`~gwas_models.analysis.permutation`) becomes the
+p of the table, adjusted and counted (λGC stays of Welch's t; see
+:mod:`gwas_models.formats.sumstats_schema`). The scores of each example are combined by the Cauchy
 combination test, with the paper's mean -log10 p kept as the ranking
 (:mod:`~gwas_models.analysis.combine`). With three or more architectures, every pair is compared
 and Welch's one-way ANOVA across all of them is run per example as well.
@@ -28,11 +30,16 @@ import pandas as pd
 
 from gwas_models.analysis.association import (
     CONST,
+    NAN,
+    SEPARATED,
     NORMALIZATIONS,
     OnewayResult,
     TwoSampleResult,
+    constant_level,
     constant_within_runs,
     normalize_within_runs,
+    set_oneway_separated,
+    set_separated,
     set_untested,
     two_sample_test,
     welch_anova,
@@ -53,6 +60,7 @@ from gwas_models.analysis.genomic_control import (
 )
 from gwas_models.analysis.multitest import (
     ADJUST_METHODS,
+    adjust_neg_log10_p,
     adjust_pvalues,
     check_alpha,
     count_significant,
@@ -72,6 +80,7 @@ from gwas_models.analysis.sumstats_table import (
 )
 from gwas_models.errors import InputError
 from gwas_models.formats.sumstats_schema import (
+    ADJUST_COLUMNS,
     COMBINED,
     COMBINED_PAIRS,
     ERRCODES,
@@ -99,7 +108,8 @@ class AssociationSettings:
     Attributes
     ----------
     test : {"welch", "student", "permutation", "moderated"}
-        Welch's t (default), Student's t, Welch's t with label permutations (adds EMP1, EMP2), or
+        Welch's t (default), Student's t, Welch's t with label permutations (adds EMP1, EMP2; P is
+        EMP1, so the adjustments, counts and plots use the permutation p; λGC stays of Welch's t), or
         limma's empirical-Bayes moderated t (:mod:`~gwas_models.analysis.moderated`; with
         ``paired``, of the paired differences).
     adjust : tuple of str (or a comma-separated string)
@@ -197,7 +207,7 @@ class AssociationSettings:
             )
         if self.permutation:
             parts.append(
-                f"{'sign-flip' if self.paired else 'label'} permutations (EMP1, max-T EMP2): every distinct one "
+                f"{'sign-flip' if self.paired else 'label'} permutations (P = EMP1, adjusted; max-T EMP2): every distinct one "
                 f"when there are at most {EXACT_LIMIT}, else {self.n_permutations} random"
             )
         if self.trend or self.robust:
@@ -230,9 +240,10 @@ class ScoreSummary:
     ----------
     score : str
     n_examples, n_tested : int
-        Examples, and those tested (ERRCODE '.').
+        Examples, and those tested (ERRCODE '.' or SEPARATED: those with a p).
     errcodes : dict
-        Count of each error code among the untested examples.
+        Count of each error code among the untested examples (SEPARATED ones are tested: see
+        ``n_separated``).
     n_partial : int
         Tested examples that had non-finite scores in some runs (tested on the others).
     lambda_gc : float
@@ -250,6 +261,9 @@ class ScoreSummary:
     run_shift : RunLevelTest or None
         The global shift tested on run means, on the scores as collected
         (:func:`~gwas_models.analysis.genomic_control.run_level_test`); None for a combined row.
+    n_separated : int
+        Tested examples that are perfect separations (ERRCODE SEPARATED: an exact permutation p,
+        no t statistic, so not in λGC).
     """
 
     score: str
@@ -263,6 +277,7 @@ class ScoreSummary:
     variance_prior: VariancePrior | None = None
     lambda_null: LambdaNull | None = None
     run_shift: RunLevelTest | None = None
+    n_separated: int = 0
 
 
 @dataclass(frozen=True)
@@ -699,43 +714,46 @@ def _compare_pair(
         else:
             result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
         if raw_constant is not None:
-            result = set_untested(result, raw_constant[name][a] & raw_constant[name][b], CONST)
+            result = _raw_constant_codes(result, raw_blocks[name][a], raw_blocks[name][b], raw_constant[name][a] & raw_constant[name][b])
         prior = None
         if settings.moderated:  # after the set-asides, which take no part in the prior
             result, prior = _moderated(
                 result, name, label, settings, (values_a, values_b), unscaled_variance=unscaled_variance
             )
+        # λ is of the t statistics (Welch's, Student's, paired or moderated), whatever p is reported.
+        statistic_p = np.where(result.has_statistic, result.p, np.nan)
         permutation = None
         if settings.permutation:
-            permutation = permutation_test(
-                values_a, values_b, settings.n_permutations, rng, paired=settings.paired, tested=result.tested
-            )
-        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
-        summary = _pair_summary(name, result, adjusted, permutation, settings, n_runs)
+            permutation = _permutation(result, values_a, values_b, raw_blocks[name][a], raw_blocks[name][b], settings, rng)
+            result = _with_permutation_p(result, permutation)
+        adjusted, adjusted_log = _adjust(result.p, result.neg_log10_p, settings)
+        summary = _pair_summary(name, result, adjusted, permutation, settings, n_runs, statistic_p)
         if prior is not None:
             summary = replace(summary, variance_prior=prior)
         summary = replace(
             summary,
-            lambda_null=_pair_lambda_null(values_a, values_b, settings, result.tested, null_rng, covariates),
+            lambda_null=_pair_lambda_null(values_a, values_b, settings, result.has_statistic, null_rng, covariates),
             run_shift=run_level_test(raw_blocks[name][a], raw_blocks[name][b], paired=settings.paired, tested=result.tested),
         )
         summaries.append(summary)
-        warnings += _permutation_warning(summary, name, label, settings.alpha)
+        warnings += _permutation_warning(summary, permutation, name, label, settings)
         if summary.n_partial:
             warnings.append(
                 f"{name} ({label}): {summary.n_partial} examples have non-finite scores in some runs; "
                 "they were tested on their finite runs (see N_A, N_B)"
             )
-        table_blocks.append(pair_block(layout, name, matrix.sign, result, adjusted, permutation, a, b))
+        table_blocks.append(pair_block(layout, name, matrix.sign, result, adjusted, adjusted_log, permutation, a, b))
         evidence.append(result.neg_log10_p)
         oriented_d.append(matrix.sign * result.cohen_d)
         errors.append(result.error)
     warnings = _global_difference_warnings(summaries, label, settings) + warnings
     combined_summaries = []
     if len(matrices) > 1:
-        combined, adjusted = _combine(np.vstack(evidence), settings)
+        combined, adjusted, adjusted_log = _combine(np.vstack(evidence), settings)
         combined_summaries.append(_combined_summary(COMBINED, combined, adjusted, settings))
-        table_blocks.append(pair_combined_block(layout, combined, adjusted, np.vstack(oriented_d), np.vstack(errors), a, b, n_runs))
+        table_blocks.append(
+            pair_combined_block(layout, combined, adjusted, adjusted_log, np.vstack(oriented_d), np.vstack(errors), a, b, n_runs)
+        )
     comparison = ComparisonResult(
         kind="pair",
         archs=(a, b),
@@ -745,6 +763,57 @@ def _compare_pair(
         combined=tuple(combined_summaries),
     )
     return comparison, np.vstack(evidence), np.vstack(errors)
+
+
+def _raw_constant_codes(result: TwoSampleResult, raw_a: np.ndarray, raw_b: np.ndarray, both: np.ndarray) -> TwoSampleResult:
+    """Codes of examples constant in both groups as collected (``both``): ``CONST`` at one level,
+    ``SEPARATED`` (their exact permutation p) at two; the normalised scores of such an example
+    differ only by tie-block sizes or run levels, which must not make a t statistic."""
+    if not both.any():
+        return result
+    columns = np.flatnonzero(both)
+    level_a, level_b = constant_level(raw_a[:, columns]), constant_level(raw_b[:, columns])
+    equal, apart = np.zeros(len(both), dtype=bool), np.zeros(len(both), dtype=bool)
+    equal[columns], apart[columns] = level_a == level_b, level_a != level_b
+    return set_untested(set_separated(result, apart), equal, CONST)
+
+
+def _permutation(
+    result: TwoSampleResult,
+    values_a: np.ndarray,
+    values_b: np.ndarray,
+    raw_a: np.ndarray,
+    raw_b: np.ndarray,
+    settings: AssociationSettings,
+    rng: np.random.Generator | None,
+) -> PermutationResult:
+    """The permutation test of the tested examples. A separated example is permuted on its scores
+    as collected (two levels), so that its EMP1 is the exact p of its separation, not that of
+    normalised scores that differ only by run levels or tie blocks."""
+    separated = result.error == SEPARATED
+    if separated.any() and settings.normalize != "none":
+        values_a = np.where(separated, raw_a, values_a)
+        values_b = np.where(separated, raw_b, values_b)
+    return permutation_test(values_a, values_b, settings.n_permutations, rng, paired=settings.paired, tested=result.tested)
+
+
+def _with_permutation_p(result: TwoSampleResult, permutation: PermutationResult) -> TwoSampleResult:
+    """``result`` with the permutation p as its p, all the way through (adjustments, counts,
+    combined evidence, plots): P = EMP1, NEG_LOG10_P = -log10 EMP1. A tested example without an
+    EMP1 (its statistic undefined through the permutation arithmetic) becomes ``NAN``."""
+    emp1 = permutation.emp1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = replace(result, p=emp1.copy(), neg_log10_p=0.0 - np.log10(emp1))
+    return set_untested(result, result.tested & np.isnan(emp1), NAN)
+
+
+def _adjust(p: np.ndarray, neg_log10_p: np.ndarray, settings: AssociationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The p of one family adjusted by every method asked for, and the same in -log10 computed in
+    log space (the exact adjusted p where float64 underflows), which the tables carry."""
+    return (
+        adjust_pvalues(p, settings.adjust, settings.alpha),
+        adjust_neg_log10_p(np.where(np.isnan(p), np.nan, neg_log10_p), settings.adjust),
+    )
 
 
 def _moderated(
@@ -764,7 +833,7 @@ def _moderated(
     ``forgetting`` of runs that never forget) has no variance to fit a prior on: its examples keep
     their ERRCODE, as under the other tests, and the study goes on with the other scores.
     """
-    if not result.tested.any():
+    if not result.has_statistic.any():  # nothing to fit a prior on (SEPARATED examples keep their p)
         return result, None
     try:
         moderated = moderate(
@@ -867,11 +936,11 @@ def _pair_lambda_null(
     )
 
 
-def _combine(evidence: np.ndarray, settings: AssociationSettings) -> tuple[CombinedEvidence, pd.DataFrame]:
+def _combine(evidence: np.ndarray, settings: AssociationSettings) -> tuple[CombinedEvidence, pd.DataFrame, pd.DataFrame]:
     """Cauchy combination and mean -log10 p of tests, (n_tests, n_examples), and the combination
-    p adjusted over the examples."""
+    p adjusted over the examples (as p and as -log10 p)."""
     combined = combine_evidence(evidence)
-    return combined, adjust_pvalues(combined.p, settings.adjust, settings.alpha)
+    return (combined, *_adjust(combined.p, combined.neg_log10_p, settings))
 
 
 def _combined_summary(score: str, combined: CombinedEvidence, adjusted: pd.DataFrame, settings: AssociationSettings) -> ScoreSummary:
@@ -895,7 +964,10 @@ def _pair_summary(
     permutation: PermutationResult | None,
     settings: AssociationSettings,
     n_runs: tuple[int, int],
+    statistic_p: np.ndarray,
 ) -> ScoreSummary:
+    """What one score of a pair found; ``statistic_p`` is the p of the t statistics (NaN where
+    there is none, e.g. SEPARATED), which λGC is computed from."""
     tested = result.tested
     n_significant = {m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust}
     if permutation is not None:
@@ -907,9 +979,10 @@ def _pair_summary(
         n_tested=int(tested.sum()),
         errcodes=_error_counts(result.error),
         n_partial=int(partial.sum()),
-        lambda_gc=genomic_control_lambda(result.p),
+        lambda_gc=genomic_control_lambda(statistic_p),
         n_significant=n_significant,
         smallest_p=permutation.smallest_p if permutation is not None else float("nan"),
+        n_separated=int(np.count_nonzero(result.error == SEPARATED)),
     )
 
 
@@ -934,18 +1007,24 @@ def _compare_all(
     for name, matrix in matrices.items():
         result = welch_anova([blocks[name][arch] for arch in archs], archs)
         if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
-            result = set_untested(result, np.any([raw_constant[name][arch] for arch in archs], axis=0), CONST)
-        adjusted = adjust_pvalues(result.p, settings.adjust, settings.alpha)
+            constant = [raw_constant[name][arch] for arch in archs]
+            every = np.all(constant, axis=0)
+            if every.any():  # every group constant as collected: SEPARATED at several levels, else CONST
+                levels = np.full((len(archs), n), np.nan)
+                levels[:, every] = [constant_level(raw_blocks[name][arch][:, every]) for arch in archs]
+                result = set_oneway_separated(result, every, levels)
+            result = set_untested(result, np.any(constant, axis=0), CONST)
+        adjusted, adjusted_log = _adjust(result.p, result.neg_log10_p, settings)
         summary = _oneway_summary(name, n, result, adjusted, settings, runs_per_arch)
         groups = [blocks[name][arch] for arch in archs]
         summaries.append(
             replace(
                 summary,
-                lambda_null=lambda_null_oneway(groups, rng=null_rng, tested=result.tested),
+                lambda_null=lambda_null_oneway(groups, rng=null_rng, tested=result.has_statistic),
                 run_shift=run_level_anova([raw_blocks[name][arch] for arch in archs], tested=result.tested),
             )
         )
-        table_blocks.append(oneway_block(layout, name, matrix.sign, result, adjusted, archs))
+        table_blocks.append(oneway_block(layout, name, matrix.sign, result, adjusted, adjusted_log, archs))
         evidence.append(result.neg_log10_p)
         errors.append(result.error)
     n_runs = int(runs_per_arch.sum())
@@ -953,9 +1032,9 @@ def _compare_all(
     combinations_of = ((COMBINED, np.vstack(evidence), np.vstack(errors)),) if len(matrices) > 1 else ()
     # combined_pairs: ACAT over every pair x score p is as valid as over scores (any dependence).
     for score, tests, codes in combinations_of + ((COMBINED_PAIRS, pair_evidence, pair_errors),):
-        combined, adjusted = _combine(tests, settings)
+        combined, adjusted, adjusted_log = _combine(tests, settings)
         combined_summaries.append(_combined_summary(score, combined, adjusted, settings))
-        table_blocks.append(oneway_combined_block(layout, score, combined, adjusted, codes, n_runs, archs))
+        table_blocks.append(oneway_combined_block(layout, score, combined, adjusted, adjusted_log, codes, n_runs, archs))
     return ComparisonResult(
         kind="oneway",
         archs=archs,
@@ -981,8 +1060,9 @@ def _oneway_summary(
         n_tested=int(result.tested.sum()),
         errcodes=_error_counts(result.error),
         n_partial=int(partial.sum()),
-        lambda_gc=genomic_control_lambda(result.p),
+        lambda_gc=genomic_control_lambda(np.where(result.has_statistic, result.p, np.nan)),
         n_significant={m: count_significant(adjusted[m].to_numpy(), settings.alpha) for m in settings.adjust},
+        n_separated=int(np.count_nonzero(result.error == SEPARATED)),
     )
 
 
@@ -992,8 +1072,9 @@ def _oneway_summary(
 
 
 def _error_counts(error: np.ndarray) -> dict[str, int]:
+    """Count of each code of the untested examples (SEPARATED examples were tested)."""
     counts = np.bincount(error, minlength=len(ERRCODES))
-    return {ERRCODES[code]: int(counts[code]) for code in range(1, len(ERRCODES)) if counts[code]}
+    return {ERRCODES[code]: int(counts[code]) for code in range(1, len(ERRCODES)) if counts[code] and code != SEPARATED}
 
 
 def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, settings: AssociationSettings) -> list[str]:
@@ -1039,15 +1120,74 @@ def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, s
     return warnings
 
 
-def _permutation_warning(summary: ScoreSummary, name: str, label: str, alpha: float) -> list[str]:
-    if not np.isfinite(summary.smallest_p) or summary.n_tested == 0:
+#: How the warnings name each adjustment (words, then the column).
+_ADJUSTMENT_WORDS: dict[str, str] = {
+    "bonferroni": "Bonferroni",
+    "holm": "Holm",
+    "sidak": "Sidak",
+    "fdr_bh": "Benjamini-Hochberg",
+    "fdr_by": "Benjamini-Yekutieli",
+}
+
+
+def floor_reach(smallest_p: float, n_tests: int, alpha: float, methods: Sequence[str]) -> dict[str, int]:
+    """How many examples would need the smallest reachable p for each adjustment to reach ``alpha``.
+
+    With every p at least ``smallest_p`` (a permutation test's floor), over ``n_tests`` tests:
+    Bonferroni and Holm reach alpha only if ``smallest_p * n_tests <= alpha`` (Holm's smallest
+    adjusted p is Bonferroni's), Šidák if ``1 - (1 - smallest_p)**n_tests <= alpha``: one example
+    at the floor, or none can. Benjamini-Hochberg's smallest q with k examples at the floor is
+    ``smallest_p * n_tests / k`` (Benjamini-Yekutieli: times sum 1/i): it needs
+    ``k >= smallest_p * n_tests / alpha`` of them.
+
+    Returns
+    -------
+    dict method -> int
+        The smallest number of examples at the floor with which the method can pass ``alpha``
+        (1: one strong example suffices); 0 where no number of examples suffices.
+    """
+    reach = {}
+    for method in methods:
+        if method in ("bonferroni", "holm"):
+            needed = 1 if smallest_p * n_tests <= alpha else 0
+        elif method == "sidak":
+            needed = 1 if -np.expm1(n_tests * np.log1p(-smallest_p)) <= alpha else 0
+        else:
+            factor = float(np.sum(1.0 / np.arange(1, n_tests + 1))) if method == "fdr_by" else 1.0
+            count = int(np.ceil(smallest_p * n_tests * factor / alpha * (1.0 - 1e-12)))
+            needed = max(count, 1) if count <= n_tests else 0
+        reach[method] = needed
+    return reach
+
+
+def _permutation_warning(
+    summary: ScoreSummary, permutation: PermutationResult | None, name: str, label: str, settings: AssociationSettings
+) -> list[str]:
+    """One line per score when the permutation p's floor keeps adjustments from reaching alpha:
+    which ones no example can pass, and how many examples at the floor the others need."""
+    if permutation is None or summary.n_tested == 0:
         return []
-    threshold = alpha / summary.n_tested
-    if summary.smallest_p <= threshold:
+    floor, n_tests, alpha = permutation.smallest_p, summary.n_tested, settings.alpha
+    reach = floor_reach(floor, n_tests, alpha, settings.adjust)
+    never = [f"{_ADJUSTMENT_WORDS[m]} ({ADJUST_COLUMNS[m]})" for m, needed in reach.items() if needed == 0]
+    if floor > alpha:
+        never.append("the max-T family-wise p (EMP2)")
+    several = [
+        f"{_ADJUSTMENT_WORDS[m]} ({ADJUST_COLUMNS[m]}) only if at least {needed:,} of them have that smallest p"
+        for m, needed in reach.items()
+        if needed > 1
+    ]
+    if not never and not several:
         return []
+    how = "every relabelling enumerated" if permutation.exact else f"{permutation.n_permutations:,} random relabellings"
+    parts = []
+    if never:
+        listed = ", ".join(never[:-1]) + (" or " if len(never) > 1 else "") + never[-1]
+        parts.append(f"no example can reach alpha {alpha:g} by {listed}")
+    if several:
+        parts.append(("and " if never else f"alpha {alpha:g} is reached by ") + "; ".join(several))
     return [
-        f"{name} ({label}): the smallest permutation p these runs and permutations allow is "
-        f"{summary.smallest_p:.3g}, above the Bonferroni threshold alpha/n_tests = {threshold:.3g}: "
-        "no EMP1 can pass it; add runs (or, when the relabellings are drawn, permutations) for a "
-        "permutation test to find anything"
+        f"{name} ({label}): the smallest permutation p these runs allow is {floor:.3g} ({how}); over {n_tests:,} "
+        f"tested examples {', '.join(parts)}; more runs (or, when relabellings are drawn at random, more "
+        "permutations) lower that floor"
     ]
