@@ -162,3 +162,22 @@ def test_the_legend_sits_outside_the_axes_and_carries_the_relabelling_null():
     # λ within its null is not flagged; without a null the display thresholds apply.
     assert to_hex(loss.get_color()) == to_hex(NEUTRAL_TEXT_COLOUR)
     assert to_hex(entropy.get_color()) == to_hex(INFLATION_STRONG_COLOUR)
+
+
+def test_a_permutation_table_draws_its_p_and_keeps_lambda_of_welch_s_t():
+    """P is EMP1 in a permutation table (what was adjusted is what is drawn); λGC in the legend is
+    the association's, of Welch's t, and leaves SEPARATED rows (no t) out."""
+    import numpy as np
+
+    from gwas_models.analysis.simulate import simulate_score_matrix
+    from gwas_models.analysis.study import associate
+    from gwas_models.plots.qq import _curves, lambda_gc
+
+    matrix = simulate_score_matrix(np.random.default_rng(4), 300, {"a": 5, "b": 5})
+    matrix.values[:, 0] = np.where(matrix.groups == "a", 0.967, 1.0)  # separated
+    comparison = associate(matrix, test="permutation", normalize="none", rng=np.random.default_rng(1)).pairs[0]
+    table = comparison.sumstats
+    curves, statistics = _curves(table, None)
+    np.testing.assert_allclose(np.sort(curves["loss"]), np.sort(-np.log10(table["EMP1"].dropna().to_numpy())), rtol=1e-12)
+    assert len(curves["loss"]) == 300 and len(statistics["loss"]) == 299
+    assert lambda_gc(statistics["loss"]) == pytest.approx(comparison.scores[0].lambda_gc, rel=1e-9)

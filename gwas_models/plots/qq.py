@@ -187,8 +187,9 @@ def qq(
 
 
 def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """−log10 p of the tested rows of each score to draw, sorted largest first; and of the rows
-    that have a test statistic (not ``SEPARATED``, whose p is an exact permutation p), for λGC."""
+    """−log10 p of the tested rows of each score to draw, sorted largest first; and, for λGC, of
+    the rows that have a test statistic (not ``SEPARATED``, whose p is an exact permutation p), from
+    Welch's t where ``P`` is a permutation p (``EMP1``), as the association computes λ."""
     if score is None:
         names = available_scores(sumstats)
         chosen = [name for name in names if name not in COMBINED_SCORES] or names
@@ -214,6 +215,12 @@ def _curves(sumstats: pd.DataFrame, score: str | Sequence[str] | None) -> tuple[
         if "ERRCODE" in with_statistic.columns:
             with_statistic = with_statistic[as_text(with_statistic["ERRCODE"]).to_numpy() != SEPARATED]
         statistics[name] = neg_log10_p(with_statistic)
+        if {"EMP1", "T_STAT", "DF"} <= set(with_statistic.columns) and name not in COMBINED_SCORES:
+            # A permutation table's P is EMP1; its λGC is of Welch's t, as the association reports it.
+            t_stat = pd.to_numeric(with_statistic["T_STAT"], errors="coerce").to_numpy(dtype=np.float64)
+            df = pd.to_numeric(with_statistic["DF"], errors="coerce").to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                statistics[name] = -stats.t.logsf(np.abs(t_stat), df) / np.log(10.0) - np.log10(2.0)
     return curves, statistics
 
 
