@@ -390,6 +390,8 @@ class Comparison:
     runs_used: Mapping[str, tuple[int, tuple[int, ...] | None]]
     store_runs: pd.DataFrame | None
     log: Path | None
+    normalize: str | None = None
+    global_shift: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -407,7 +409,9 @@ def load_comparison(path: Path, store: Path | None) -> Comparison:
     metadata = _safe_metadata(path)
     log_path = path.with_name(comparison_stem_of(path) + LOG_SUFFIX)
     log = parse_log(log_path.read_text()) if log_path.is_file() else LogFacts()
-    alpha = log.alpha if log.alpha is not None and np.isfinite(log.alpha) else DEFAULT_ALPHA
+    alpha = _metadata_alpha(metadata)
+    if alpha is None:  # files written before the metadata held it
+        alpha = log.alpha if log.alpha is not None and np.isfinite(log.alpha) else DEFAULT_ALPHA
     archs = tuple(str(a) for a in metadata.get("archs") or _archs_of(frame, log))
     dataset = metadata.get("dataset")
     store_path = _store_for(store, metadata, dataset)
@@ -424,7 +428,14 @@ def load_comparison(path: Path, store: Path | None) -> Comparison:
         runs_used=_runs_used(frame, archs, log),
         store_runs=store_runs,
         log=log_path if log_path.is_file() else None,
+        normalize=str(metadata["normalize"]) if metadata.get("normalize") else None,
+        global_shift=dict(metadata.get("global_shift") or {}),
     )
+
+
+def _metadata_alpha(metadata: Mapping[str, Any]) -> float | None:
+    value = metadata.get("alpha")
+    return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
 
 
 def _safe_metadata(path: Path) -> dict[str, Any]:
@@ -628,11 +639,34 @@ def _hits_sentence(comparison: Comparison) -> str:
     with_hits = [f"{html.escape(str(s))} {int(h)}" for s, h in zip(frame["SCORE"], frame["BONFERRONI_HITS"]) if h > 0]
     without = [html.escape(str(s)) for s, h in zip(frame["SCORE"], frame["BONFERRONI_HITS"]) if h == 0]
     tested = int(comparison.per_score["N_TESTED"].max()) if len(comparison.per_score) else 0
-    text = f"Hits (Bonferroni, α = {comparison.alpha:g}, of {tested:,} examples): "
+    what = (
+        "Examples that change difficulty relative to their architecture"
+        if comparison.normalize == "relative"
+        else "Hits" if comparison.normalize is None else f"Hits ({html.escape(_NORMALIZE_WORDS.get(comparison.normalize, comparison.normalize))})"
+    )
+    text = f"{what} (Bonferroni, α = {comparison.alpha:g}, of {tested:,} examples): "
     text += ", ".join(with_hits) if with_hits else "none"
     if with_hits and without:
         text += f"; none for {', '.join(without)}"
     return text + "."
+
+
+_NORMALIZE_WORDS = {"none": "scores as collected: a global shift counts in every example"}
+
+
+def _global_shift_sentence(comparison: Comparison) -> str:
+    """The global question on its own line: which architecture is harder overall, per score (the
+    run-level test of the runs' mean scores, from the Parquet metadata)."""
+    if not comparison.global_shift:
+        return ""
+    harder: dict[str, list[str]] = {}
+    for score, entry in comparison.global_shift.items():
+        if entry.get("harder_overall"):
+            harder.setdefault(str(entry["harder_overall"]), []).append(str(score))
+    if not harder:
+        return f"Global shift: none (no score's run means differ at α = {comparison.alpha:g})."
+    parts = [f"<b>{html.escape(arch)} harder overall</b> for {html.escape(', '.join(scores))}" for arch, scores in harder.items()]
+    return f"Global shift (run means, α = {comparison.alpha:g}): " + "; ".join(parts) + "."
 
 
 def _lambda_sentence(comparison: Comparison) -> str:
@@ -675,7 +709,7 @@ def _lambda_list(facts: Mapping[str, LambdaFacts]) -> str:
 
 def _comparison_summary_html(comparison: Comparison, images: ImageSource) -> str:
     stale = "".join(f'<p class="stale">Stale: {html.escape(m)}.</p>' for m in stale_messages(comparison))
-    items = [_runs_sentence(comparison), _hits_sentence(comparison)]
+    items = [_runs_sentence(comparison), _hits_sentence(comparison), _global_shift_sentence(comparison)]
     if comparison.kind == "pair":  # one-way tables briefly: no λ (the pairs say it)
         items.append(_lambda_sentence(comparison))
     listed = "".join(f"<li>{item}</li>" for item in items if item)

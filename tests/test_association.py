@@ -245,7 +245,7 @@ def test_normalize_within_runs():
     z = normalize_within_runs(values[1:], "zscore")
     assert z.mean() == pytest.approx(0.0, abs=1e-12) and z.std() == pytest.approx(1.0)
     np.testing.assert_array_equal(normalize_within_runs(values, "none"), values)  # as they are, NaN included
-    with pytest.raises(InputError, match="method must be one of none, rank, zscore, center_class, got 'quantile'"):
+    with pytest.raises(InputError, match="method must be one of relative, none, rank, zscore, center_class, got 'quantile'"):
         normalize_within_runs(values, "quantile")
 
 

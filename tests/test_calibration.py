@@ -89,12 +89,12 @@ def test_a_global_shift_is_found_by_lambda_and_the_run_means_and_normalising_rem
     significant, both warned about; every within-run normalisation takes it out (λ near 1, no
     warning). Before, the warning fired on λ > 1.1 alone and advised normalize='rank'."""
     matrix = simulate_score_matrix(np.random.default_rng(4), 20_000, {"A": 20, "B": 20}, global_shift=0.3)
-    raw = associate(matrix).pairs[0]
+    raw = associate(matrix, normalize="none").pairs[0]
     summary = raw.scores[0]
     assert summary.lambda_gc > 1.5 and summary.lambda_null.beyond and summary.lambda_null.p < 0.01
     assert summary.run_shift.p < 1e-6 and summary.run_shift.difference == pytest.approx(0.3, abs=0.1)
     assert any("beyond its null" in w for w in raw.warnings) and any("global shift" in w for w in raw.warnings)
-    for normalize in ("rank", "zscore", "center_class"):
+    for normalize in ("relative", "rank", "zscore", "center_class"):
         normalised = associate(matrix, normalize=normalize).pairs[0]
         assert 0.9 <= normalised.scores[0].lambda_gc <= 1.1, normalize
         assert normalised.warnings == (), normalize

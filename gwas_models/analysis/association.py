@@ -64,7 +64,9 @@ from gwas_models.formats.sumstats_schema import ERRCODES
 
 TwoSampleTest = Literal["welch", "student", "paired"]
 TWO_SAMPLE_TESTS: tuple[str, ...] = ("welch", "student", "paired")
-NORMALIZATIONS: tuple[str, ...] = ("none", "rank", "zscore", "center_class")
+NORMALIZATIONS: tuple[str, ...] = ("relative", "none", "rank", "zscore", "center_class")
+#: The default reference: each example relative to its architecture (see :mod:`gwas_models.analysis.relative`).
+DEFAULT_NORMALIZATION = "relative"
 
 #: Integer error codes, indices into :data:`~gwas_models.formats.sumstats_schema.ERRCODES`
 #: (``"."``, ``"CONST"``, ``"FEW_RUNS"``, ``"NAN"``, ``"SEPARATED"``); 0 means the test was done
@@ -824,8 +826,12 @@ def normalize_within_runs(
     Parameters
     ----------
     values : array (n_runs, n_examples)
-    method : {"none", "rank", "zscore", "center_class"}
-        ``none`` leaves the scores as they are (the paper's setting). ``rank`` replaces each score by
+    method : {"relative", "none", "rank", "zscore", "center_class"}
+        ``relative`` is the within-run half of the default reference: the normal scores of ``rank``,
+        without its refusal of tied scores, because the study then centres each architecture on the
+        level trend of its difference from the other
+        (:func:`~gwas_models.analysis.relative.center_on_level_trend`), which removes what ties
+        create. ``none`` leaves the scores as they are (the paper's setting). ``rank`` replaces each score by
         the normal score of its rank among the run's finite scores, ``Φ⁻¹((rank - ½) / n)`` (ties
         averaged; the rank-based inverse normal transform of GWAS traits); a global shift of one
         architecture (every example easier) then disappears, and so does any monotone distortion
@@ -862,8 +868,8 @@ def normalize_within_runs(
     masked = np.where(finite, values, np.nan)
     if method == "center_class":
         return _center_by_class(masked, finite, labels)
-    if method == "rank":
-        return _rank_normal_scores(masked, run_names, parameter, what)
+    if method in ("rank", "relative"):
+        return _rank_normal_scores(masked, run_names, parameter, what, refuse_ties=method == "rank")
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = np.nanmean(masked, axis=1, keepdims=True)
         spread = np.nanstd(masked, axis=1, keepdims=True)
@@ -899,8 +905,10 @@ def _center_by_class(masked: np.ndarray, finite: np.ndarray, labels: np.ndarray 
 RANK_MAX_TIED_SHARE = 0.25
 
 
-def _rank_normal_scores(masked: np.ndarray, run_names: Sequence[str] | None, parameter: str, what: str) -> np.ndarray:
-    """Φ⁻¹((average rank - ½) / n) of each run's finite scores, refused for heavy ties.
+def _rank_normal_scores(
+    masked: np.ndarray, run_names: Sequence[str] | None, parameter: str, what: str, *, refuse_ties: bool = True
+) -> np.ndarray:
+    """Φ⁻¹((average rank - ½) / n) of each run's finite scores, refused for heavy ties when ``refuse_ties``.
 
     One sort per run gives both the ranks and the tied blocks (a loop over runs, each over all of
     its examples at once).
@@ -918,7 +926,7 @@ def _rank_normal_scores(masked: np.ndarray, run_names: Sequence[str] | None, par
         ranks[order] = np.repeat(starts + (lengths + 1) / 2.0, lengths)  # 1-based average ranks
         scores[run, finite] = ndtri((ranks - 0.5) / max(len(ordered), 1))
         ties.append(_largest_tie(ordered, starts, lengths))
-    reason = _ties_reason(ties, run_names)
+    reason = _ties_reason(ties, run_names) if refuse_ties else None
     if reason is not None:
         raise InputError(f"{parameter}='rank' is not valid for {what}: {reason}", parameter=parameter)
     return scores

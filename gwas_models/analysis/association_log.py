@@ -50,6 +50,7 @@ def format_log(
             f"comparison: Welch's one-way ANOVA across {', '.join(comparison.archs)} "
             "(always Welch's ANOVA, whatever the two-sample test)"
         )
+    lines.append(f"question: {question(settings)}")
     lines.append(settings.describe())
     lines.append(f"examples: {study.n_examples}")
     lines.append("runs used:")
@@ -124,7 +125,7 @@ def format_comparison_summary(settings: AssociationSettings, comparison: Compari
     """
     method = "bonferroni" if "bonferroni" in settings.adjust else settings.adjust[0]
     title = comparison.label if comparison.kind == "pair" else f"one-way ({comparison.label})"
-    lines = [f"{title}:"]
+    lines = [f"{title}: {question(settings)}"]
     rows = [
         ["score", "tested", "lambda_GC", "lambda_95", "lambda_p", "lambda_p_ci", "lambda", "shift_p", f"{ADJUST_COLUMNS[method]}<={settings.alpha:g}"]
     ]
@@ -138,11 +139,44 @@ def format_comparison_summary(settings: AssociationSettings, comparison: Compari
             + [str(item.n_significant[method])]
         )
     lines += _aligned(rows, indent="  ")
+    lines.append("  " + global_shift_line(comparison, settings.alpha))
     lines.append(LAMBDA_LEGEND)
     if n_top > 0 and len(comparison.sumstats):
         lines.append(f"  top examples{_ranked_by(comparison)}:")
         lines += _aligned(_top_rows(comparison, n_top), indent="    ")
     return "\n".join(lines)
+
+
+def question(settings: AssociationSettings) -> str:
+    """What the per-example hits answer, in words: relative changes under the default reference."""
+    if settings.relative:
+        return "examples that change difficulty relative to their architecture (each against its architecture's level)"
+    if settings.normalize == "none":
+        return "examples whose scores differ as collected (a global shift counts in every example)"
+    return f"examples whose scores differ after within-run normalisation ({settings.normalize})"
+
+
+def global_shift_line(comparison: ComparisonResult, alpha: float) -> str:
+    """The global question on its own line: which architecture is harder overall, per score, by
+    the run-level test of the runs' mean scores (at ``alpha``)."""
+    scores = [item for item in comparison.scores if item.run_shift is not None]
+    if not scores:
+        return "global shift: not tested"
+    if comparison.kind != "pair":
+        shifted = [item.score for item in scores if item.run_shift.significant(alpha)]
+        listed = ", ".join(shifted) if shifted else "none"
+        return f"global shift (run means differ, p <= {alpha:g}): {listed}"
+    harder: dict[str, list[str]] = {}
+    for item in scores:
+        arch = item.harder_overall(comparison.archs, alpha)
+        if arch is not None:
+            harder.setdefault(arch, []).append(item.score)
+    if not harder:
+        return f"global shift: none (no score's run means differ at p <= {alpha:g})"
+    parts = [f"{arch} harder overall for {', '.join(names)}" for arch, names in harder.items()]
+    unshifted = len(scores) - sum(len(names) for names in harder.values())
+    tail = f"; {unshifted} score(s) without a shift" if unshifted else ""
+    return f"global shift (run means, p <= {alpha:g}): " + "; ".join(parts) + tail
 
 
 def format_summary(study: AssociationStudy, n_top: int = SUMMARY_TOP) -> str:

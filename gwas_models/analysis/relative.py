@@ -47,7 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gwas_models.analysis.association import group_moments
+from gwas_models.analysis.association import constant_level, group_moments
 
 #: Fits of the level trend: each re-fit leaves out the examples that deviate most under the last.
 TREND_STEPS = 3
@@ -85,9 +85,16 @@ def center_on_level_trend(groups: Sequence[np.ndarray], *, tested: np.ndarray | 
     An example's own scores take part in the median of its bin, among at least
     :data:`TREND_BIN_EXAMPLES` others: its influence on its own centring is at most one rank of a
     median, negligible next to its run-to-run noise.
+
+    An example at one and the same value in every run of every group (the easiest example of every
+    run has the same normal score in each) keeps its values: centring would set its groups apart
+    with no spread to test the distance against, a separation made by the trend alone.
     """
     groups = [np.asarray(g, dtype=np.float64) for g in groups]
     trends = level_trends(groups, tested=tested)
+    levels = np.vstack([constant_level(values) for values in groups])
+    flat = np.isfinite(levels).all(axis=0) & (levels == levels[0]).all(axis=0)
+    trends[:, flat] = 0.0
     return [values - trend for values, trend in zip(groups, trends)]
 
 

@@ -32,6 +32,7 @@ from gwas_models.analysis.association import (
     CONST,
     NAN,
     SEPARATED,
+    DEFAULT_NORMALIZATION,
     NORMALIZATIONS,
     OnewayResult,
     TwoSampleResult,
@@ -69,6 +70,7 @@ from gwas_models.analysis.multitest import (
 )
 from gwas_models.analysis.covariates import RunCovariates, check_design, covariate_test, design_matrix, exactly_fitted_runs
 from gwas_models.analysis.moderated import VariancePrior, mean_over_runs, moderate
+from gwas_models.analysis.relative import center_on_level_trend
 from gwas_models.analysis.permutation import EXACT_LIMIT, PermutationResult, check_n_permutations, permutation_test
 from gwas_models.analysis.sumstats_table import (
     TableLayout,
@@ -117,8 +119,14 @@ class AssociationSettings:
     alpha : float
         Significance level for the counts of significant examples (default 0.01, the paper's
         Bonferroni threshold).
-    normalize : {"none", "rank", "zscore", "center_class"}
-        Transformation of each run's scores across examples before testing
+    normalize : {"relative", "none", "rank", "zscore", "center_class"}
+        The reference each example is tested against. ``relative`` (default) answers "which
+        examples change difficulty relative to their architecture": normal scores within each run,
+        then each architecture centred on the robust level trend of its difference from the other
+        (:mod:`~gwas_models.analysis.relative`); one architecture being better overall is then not
+        a per-example finding but the run-level test's (``ScoreSummary.run_shift``). ``none`` tests
+        the scores as collected (the paper's setting: a global shift makes every example differ).
+        The others transform each run's scores only
         (:func:`~gwas_models.analysis.association.normalize_within_runs`): ``rank`` and ``zscore``
         remove a run's global shift, ``center_class`` its shift within each class. ``rank`` is
         refused for heavily tied scores (accuracy, forgetting), whose ranks create differences
@@ -147,7 +155,7 @@ class AssociationSettings:
     test: str = "welch"
     adjust: tuple[str, ...] = ADJUST_METHODS
     alpha: float = 0.01
-    normalize: str = "none"
+    normalize: str = DEFAULT_NORMALIZATION
     paired: bool = False
     n_permutations: int = 1000
     trend: bool = False
@@ -188,6 +196,11 @@ class AssociationSettings:
         if self.paired:
             return "paired"
         return "student" if self.test in ("student", "moderated") else "welch"
+
+    @property
+    def relative(self) -> bool:
+        """Each example is tested relative to its architecture (the default reference)."""
+        return self.normalize == "relative"
 
     @property
     def moderated(self) -> bool:
@@ -261,6 +274,9 @@ class ScoreSummary:
     run_shift : RunLevelTest or None
         The global shift tested on run means, on the scores as collected
         (:func:`~gwas_models.analysis.genomic_control.run_level_test`); None for a combined row.
+    higher_is_harder : bool or None
+        The score's direction, to say which architecture its global shift makes harder (None for
+        a combined row).
     n_separated : int
         Tested examples that are perfect separations (ERRCODE SEPARATED: an exact permutation p,
         no t statistic, so not in λGC).
@@ -277,7 +293,17 @@ class ScoreSummary:
     variance_prior: VariancePrior | None = None
     lambda_null: LambdaNull | None = None
     run_shift: RunLevelTest | None = None
+    higher_is_harder: bool | None = None
     n_separated: int = 0
+
+    def harder_overall(self, archs: Sequence[str], alpha: float) -> str | None:
+        """The architecture whose runs find this score harder on average, when the run-level
+        test says so at ``alpha`` (a pair: ``archs`` = (A, B)); else None."""
+        shift = self.run_shift
+        if shift is None or self.higher_is_harder is None or not shift.significant(alpha) or len(archs) != 2:
+            return None
+        b_higher = shift.difference > 0
+        return archs[1] if b_higher == self.higher_is_harder else archs[0]
 
 
 @dataclass(frozen=True)
@@ -596,30 +622,7 @@ def associate(
 
     rows = {arch: _seed_order(first, arch) for arch in archs}
     run_covariates = _run_covariates(settings, first, archs, rows, pairs)
-    # Normalising within runs only involves each run's own scores, so it can be done per block.
-    raw_blocks = {name: {arch: _take_rows(m.values, rows[arch]) for arch in archs} for name, m in matrices.items()}
-    blocks = {
-        name: {
-            arch: normalize_within_runs(
-                raw_blocks[name][arch],
-                settings.normalize,
-                labels=m.labels,
-                run_names=[f"run {arch} seed {int(seed)}" for seed in first.seeds[rows[arch]]],
-                parameter="normalize",  # refusals (rank of tied scores) name the study's parameter
-                what=f"score {name!r}",
-            )
-            for arch in archs
-        }
-        for name, m in matrices.items()
-    }
-    # Zero variance is judged on the scores as collected: ranking turns an example that is constant
-    # within each group (e.g. forgetting 1,1,1,1 vs 0,0,0,0) into ranks that differ by tie-block
-    # sizes, a tiny but non-zero variance that a t-test would call overwhelmingly significant.
-    raw_constant = (
-        {name: {arch: constant_within_runs(raw_blocks[name][arch]) for arch in archs} for name in matrices}
-        if settings.normalize != "none"
-        else None
-    )
+    raw_blocks, blocks, raw_constant = _prepared_blocks(matrices, archs, rows, settings)
     layout = TableLayout.of(first, list(matrices))
     design = AssociationStudy(
         settings=settings,
@@ -672,6 +675,174 @@ def associate(
     return replace(design, pairs=tuple(pair_results), oneway=oneway)
 
 
+def _prepared_blocks(
+    matrices: Mapping[str, ScoreMatrix], archs: Sequence[str], rows: Mapping[str, np.ndarray], settings: AssociationSettings
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]] | None]:
+    """Each score's runs of each architecture as collected, normalised within runs, and (when
+    normalising) which examples are constant over each architecture's runs as collected."""
+    first = next(iter(matrices.values()))
+    # Normalising within runs only involves each run's own scores, so it can be done per block.
+    raw_blocks = {name: {arch: _take_rows(m.values, rows[arch]) for arch in archs} for name, m in matrices.items()}
+    blocks = {
+        name: {
+            arch: normalize_within_runs(
+                raw_blocks[name][arch],
+                settings.normalize,
+                labels=m.labels,
+                run_names=[f"run {arch} seed {int(seed)}" for seed in first.seeds[rows[arch]]],
+                parameter="normalize",  # refusals (rank of tied scores) name the study's parameter
+                what=f"score {name!r}",
+            )
+            for arch in archs
+        }
+        for name, m in matrices.items()
+    }
+    # Zero variance is judged on the scores as collected: ranking turns an example that is constant
+    # within each group (e.g. forgetting 1,1,1,1 vs 0,0,0,0) into ranks that differ by tie-block
+    # sizes, a tiny but non-zero variance that a t-test would call overwhelmingly significant.
+    raw_constant = (
+        {name: {arch: constant_within_runs(raw_blocks[name][arch]) for arch in archs} for name in matrices}
+        if settings.normalize != "none"
+        else None
+    )
+    return raw_blocks, blocks, raw_constant
+
+
+# --------------------------------------------------------------------------------------------
+# One score of one pair
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreTest:
+    """The per-example test of one score between two architectures, before λ and the run-level test.
+
+    Attributes
+    ----------
+    values : (array, array)
+        The scores that were tested, (n_runs_a, n_examples) and (n_runs_b, n_examples):
+        normalised within runs and, under ``normalize="relative"``, centred on the level trend.
+    result : TwoSampleResult
+        The test, with its error codes; with ``test="permutation"`` its p is EMP1.
+    prior : VariancePrior or None
+        The moderated t's prior.
+    permutation : PermutationResult or None
+    adjusted, adjusted_log : DataFrame
+        p adjusted by every method of the settings, and the same as -log10 computed in log space.
+    statistic_p : float array
+        The p of the t statistic (Welch's, Student's, paired or moderated) where there is one: what λ is of.
+    covariates : (array, array) or None
+        Each architecture's runs' covariates, when the test had them.
+    """
+
+    values: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    result: TwoSampleResult = field(repr=False)
+    prior: VariancePrior | None
+    permutation: PermutationResult | None = field(repr=False)
+    adjusted: pd.DataFrame = field(repr=False)
+    adjusted_log: pd.DataFrame = field(repr=False)
+    statistic_p: np.ndarray = field(repr=False)
+    covariates: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+
+def _test_score(
+    values: tuple[np.ndarray, np.ndarray],
+    raw: tuple[np.ndarray, np.ndarray],
+    raw_constant: tuple[np.ndarray, np.ndarray] | None,
+    settings: AssociationSettings,
+    rng: np.random.Generator | None,
+    *,
+    name: str,
+    archs: tuple[str, str],
+    covariates: tuple[np.ndarray, np.ndarray] | None = None,
+) -> ScoreTest:
+    """Test one score of one pair: centre (``relative``), test, set aside, moderate, permute, adjust."""
+    a, b = archs
+    label = f"{a} vs {b}"
+    values_a, values_b = values
+    if settings.relative:
+        values_a, values_b = center_on_level_trend((values_a, values_b), tested=_trend_examples(raw, raw_constant))
+    unscaled_variance = None
+    if covariates is not None:
+        fit = covariate_test(values_a, values_b, *covariates, settings.t_test, names=(a, b), covariate_names=settings.covariates.names)
+        result, unscaled_variance = fit.result, fit.unscaled_variance
+    else:
+        result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
+    if raw_constant is not None:
+        result = _raw_constant_codes(result, raw[0], raw[1], raw_constant[0] & raw_constant[1])
+    prior = None
+    if settings.moderated:  # after the set-asides, which take no part in the prior
+        result, prior = _moderated(result, name, label, settings, (values_a, values_b), unscaled_variance=unscaled_variance)
+    # λ is of the t statistics (Welch's, Student's, paired or moderated), whatever p is reported.
+    statistic_p = np.where(result.has_statistic, result.p, np.nan)
+    permutation = None
+    if settings.permutation:
+        permutation = _permutation(result, values_a, values_b, raw[0], raw[1], settings, rng)
+        result = _with_permutation_p(result, permutation)
+    adjusted, adjusted_log = _adjust(result.p, result.neg_log10_p, settings)
+    return ScoreTest(
+        values=(values_a, values_b),
+        result=result,
+        prior=prior,
+        permutation=permutation,
+        adjusted=adjusted,
+        adjusted_log=adjusted_log,
+        statistic_p=statistic_p,
+        covariates=covariates,
+    )
+
+
+def score_pvalues(
+    matrix: ScoreMatrix,
+    settings: AssociationSettings | None = None,
+    *,
+    archs: Sequence[str] | None = None,
+    rng: np.random.Generator | None = None,
+    **options: Any,
+) -> ScoreTest:
+    """The per-example test of one score between two architectures, as :func:`associate` does it,
+    without λ's relabelling null and the run-level test (for calibration over many studies).
+
+    Parameters
+    ----------
+    matrix : ScoreMatrix
+    settings : AssociationSettings, optional
+        Default ``AssociationSettings(**options)``. Run covariates are not supported here.
+    archs : (str, str), optional
+        The pair (default: the two architectures of ``matrix``).
+    rng : numpy.random.Generator, optional
+        Source of the permutations (a fresh generator when omitted).
+
+    Returns
+    -------
+    ScoreTest
+    """
+    if settings is None:
+        settings = AssociationSettings(**options)
+    elif options:
+        raise TypeError(f"score_pvalues() takes settings or its fields ({', '.join(options)}), not both")
+    if settings.covariates is not None:
+        raise InputError("score_pvalues() takes no run covariates; use associate()", parameter="covariates")
+    archs = _resolve_archs(matrix, archs)
+    if len(archs) != 2:
+        raise InputError(f"score_pvalues() tests one pair of architectures, got {len(archs)}", parameter="archs")
+    if settings.paired:
+        _check_paired_seeds(matrix, *archs)
+    rows = {arch: _seed_order(matrix, arch) for arch in archs}
+    raw_blocks, blocks, raw_constant = _prepared_blocks({matrix.score: matrix}, archs, rows, settings)
+    name = matrix.score
+    a, b = archs
+    return _test_score(
+        (blocks[name][a], blocks[name][b]),
+        (raw_blocks[name][a], raw_blocks[name][b]),
+        (raw_constant[name][a], raw_constant[name][b]) if raw_constant is not None else None,
+        settings,
+        rng if rng is not None else np.random.default_rng(),
+        name=name,
+        archs=(a, b),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Comparisons
 # --------------------------------------------------------------------------------------------
@@ -703,30 +874,19 @@ def _compare_pair(
     table_blocks, summaries, warnings = [], [], []
     evidence, oriented_d, errors = [], [], []
     for name, matrix in matrices.items():
-        values_a, values_b = blocks[name][a], blocks[name][b]
-        covariates = (run_covariates[a], run_covariates[b]) if run_covariates is not None else None
-        unscaled_variance = None
-        if covariates is not None:
-            fit = covariate_test(
-                values_a, values_b, *covariates, settings.t_test, names=(a, b), covariate_names=settings.covariates.names
-            )
-            result, unscaled_variance = fit.result, fit.unscaled_variance
-        else:
-            result = two_sample_test(values_a, values_b, settings.t_test, names=(a, b))
-        if raw_constant is not None:
-            result = _raw_constant_codes(result, raw_blocks[name][a], raw_blocks[name][b], raw_constant[name][a] & raw_constant[name][b])
-        prior = None
-        if settings.moderated:  # after the set-asides, which take no part in the prior
-            result, prior = _moderated(
-                result, name, label, settings, (values_a, values_b), unscaled_variance=unscaled_variance
-            )
-        # λ is of the t statistics (Welch's, Student's, paired or moderated), whatever p is reported.
-        statistic_p = np.where(result.has_statistic, result.p, np.nan)
-        permutation = None
-        if settings.permutation:
-            permutation = _permutation(result, values_a, values_b, raw_blocks[name][a], raw_blocks[name][b], settings, rng)
-            result = _with_permutation_p(result, permutation)
-        adjusted, adjusted_log = _adjust(result.p, result.neg_log10_p, settings)
+        tested_score = _test_score(
+            (blocks[name][a], blocks[name][b]),
+            (raw_blocks[name][a], raw_blocks[name][b]),
+            (raw_constant[name][a], raw_constant[name][b]) if raw_constant is not None else None,
+            settings,
+            rng,
+            name=name,
+            archs=(a, b),
+            covariates=(run_covariates[a], run_covariates[b]) if run_covariates is not None else None,
+        )
+        (values_a, values_b), result, prior = tested_score.values, tested_score.result, tested_score.prior
+        permutation, covariates, statistic_p = tested_score.permutation, tested_score.covariates, tested_score.statistic_p
+        adjusted, adjusted_log = tested_score.adjusted, tested_score.adjusted_log
         summary = _pair_summary(name, result, adjusted, permutation, settings, n_runs, statistic_p)
         if prior is not None:
             summary = replace(summary, variance_prior=prior)
@@ -734,6 +894,7 @@ def _compare_pair(
             summary,
             lambda_null=_pair_lambda_null(values_a, values_b, settings, result.has_statistic, null_rng, covariates),
             run_shift=run_level_test(raw_blocks[name][a], raw_blocks[name][b], paired=settings.paired, tested=result.tested),
+            higher_is_harder=matrix.higher_is_harder,
         )
         summaries.append(summary)
         warnings += _permutation_warning(summary, permutation, name, label, settings)
@@ -814,6 +975,16 @@ def _adjust(p: np.ndarray, neg_log10_p: np.ndarray, settings: AssociationSetting
         adjust_pvalues(p, settings.adjust, settings.alpha),
         adjust_neg_log10_p(np.where(np.isnan(p), np.nan, neg_log10_p), settings.adjust),
     )
+
+
+def _trend_examples(raw: Sequence[np.ndarray], raw_constant: Sequence[np.ndarray] | None) -> np.ndarray:
+    """Examples the level trend of ``normalize="relative"`` is fitted on: with finite scores in
+    every group, and not constant in every group as collected (their normal scores move only with
+    tie-block sizes)."""
+    finite = np.all([np.isfinite(group).any(axis=0) for group in raw], axis=0)
+    if raw_constant is None:
+        return finite
+    return finite & ~np.all(raw_constant, axis=0)
 
 
 def _moderated(
@@ -1005,7 +1176,11 @@ def _compare_all(
     table_blocks, summaries, evidence, errors = [], [], [], []
     runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
     for name, matrix in matrices.items():
-        result = welch_anova([blocks[name][arch] for arch in archs], archs)
+        groups = [blocks[name][arch] for arch in archs]
+        if settings.relative:
+            constant = [raw_constant[name][arch] for arch in archs] if raw_constant is not None else None
+            groups = center_on_level_trend(groups, tested=_trend_examples([raw_blocks[name][arch] for arch in archs], constant))
+        result = welch_anova(groups, archs)
         if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
             constant = [raw_constant[name][arch] for arch in archs]
             every = np.all(constant, axis=0)
@@ -1016,12 +1191,12 @@ def _compare_all(
             result = set_untested(result, np.any(constant, axis=0), CONST)
         adjusted, adjusted_log = _adjust(result.p, result.neg_log10_p, settings)
         summary = _oneway_summary(name, n, result, adjusted, settings, runs_per_arch)
-        groups = [blocks[name][arch] for arch in archs]
         summaries.append(
             replace(
                 summary,
                 lambda_null=lambda_null_oneway(groups, rng=null_rng, tested=result.has_statistic),
                 run_shift=run_level_anova([raw_blocks[name][arch] for arch in archs], tested=result.tested),
+                higher_is_harder=matrix.higher_is_harder,
             )
         )
         table_blocks.append(oneway_block(layout, name, matrix.sign, result, adjusted, adjusted_log, archs))
@@ -1115,7 +1290,7 @@ def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, s
             warnings.append(
                 f"global shift ({label}): the runs' mean scores differ between the architectures at alpha "
                 f"{settings.alpha:g} for {listed}; one architecture is better or worse overall, which moves "
-                "every example's test: normalize='zscore' or 'center_class' tests each example against its run's level"
+                "every example's test; the default relative reference tests each example against its architecture's level"
             )
     return warnings
 

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -252,7 +252,7 @@ def associate_from_store(
             log_text=format_log(design, comparison, header),
             gwas_ssf_scores=ssf_scores if comparison.kind == "pair" else (),
             ssf_metadata={"dataset": design.dataset},
-            metadata=_provenance(inputs, comparison),
+            metadata=_provenance(inputs, comparison, design.runs),
         )
         written.append(paths)
         if on_comparison is not None:
@@ -318,7 +318,7 @@ def _log_header(inputs: AssociationInputs, command_line: Callable[[AssociationIn
     return header
 
 
-def _provenance(inputs: AssociationInputs, comparison: ComparisonResult) -> dict[str, object]:
+def _provenance(inputs: AssociationInputs, comparison: ComparisonResult, runs: Mapping[str, Sequence[int]]) -> dict[str, object]:
     """What the Parquet file records of where its table came from (read by plots, e.g. the gallery)."""
     return {
         "store": str(Path(inputs.store).resolve()),
@@ -329,7 +329,31 @@ def _provenance(inputs: AssociationInputs, comparison: ComparisonResult) -> dict
         "trend": inputs.settings.trend,
         "robust": inputs.settings.robust,
         "covariates": list(inputs.settings.covariates.names) if inputs.settings.covariates is not None else [],
+        "normalize": inputs.settings.normalize,
+        "alpha": inputs.settings.alpha,
+        "adjust": list(inputs.settings.adjust),
+        "paired": inputs.settings.paired,
+        "runs": {arch: list(runs.get(arch, ())) for arch in comparison.archs},
         "lambda": _lambda_provenance(comparison),
+        "global_shift": _shift_provenance(comparison, inputs.settings.alpha),
+    }
+
+
+def _shift_provenance(comparison: ComparisonResult, alpha: float) -> dict[str, dict[str, float | str | None]]:
+    """Each score's run-level test of the global shift (the global question, reported on its own
+    line): the difference of run means B - A, its p, and the architecture harder overall at alpha."""
+
+    def number(value: float | None) -> float | None:
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    return {
+        item.score: {
+            "difference": number(item.run_shift.difference),
+            "p": number(item.run_shift.p),
+            "harder_overall": item.harder_overall(comparison.archs, alpha),
+        }
+        for item in comparison.scores
+        if item.run_shift is not None
     }
 
 
