@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gwas_models.analysis.calibration import SCENARIOS, Discoveries, discoveries, simulate_scenario
-from gwas_models.analysis.study import AssociationSettings, associate
+from gwas_models.analysis.association import NORMALIZATIONS
+from gwas_models.analysis.calibration import SCENARIOS, Discoveries, discoveries, null_scenario, simulate_scenario
+from gwas_models.analysis.study import TESTS, AssociationSettings, associate, score_pvalues
 
 N_STUDIES = 2
 ALPHA = 0.01
@@ -77,8 +78,63 @@ def test_tied_counts_under_a_global_shift_make_no_tie_artefacts():
     assert found.power >= 0.5, found
 
 
+def test_permutation_p_through_bh_finds_changed_tied_counts():
+    """Accuracy-like counts over 10 eval passes, 100 of 2,000 examples changed, 10 v 10 runs: BH on
+    the permutation p (EMP1, 10,000 relabellings) finds most of them with few false discoveries.
+    (Welch's p adjusted in its place, as before, found 0.5% on such counts in the audit.)"""
+    found = Discoveries(0, 0, 0)
+    for seed in range(N_STUDIES):
+        matrix, changed = simulate_scenario(np.random.default_rng(seed), SCENARIOS["100 changed, tied counts"])
+        tested = score_pvalues(matrix, test="permutation", n_permutations=10_000, adjust="fdr_bh", rng=np.random.default_rng(seed))
+        found = found + discoveries(tested.adjusted["fdr_bh"].to_numpy(), changed, 0.05)
+    assert found.power >= 0.60, found
+    assert stats.binomtest(found.n_false, found.n_hits, 0.05, alternative="greater").pvalue > 0.01, found
+
+
 def test_the_global_shift_is_answered_by_the_run_level_test():
     matrix, _ = simulate_scenario(np.random.default_rng(0), SCENARIOS["global shift + 50 changed, loss-like"])
     summary = associate(matrix).pairs[0].scores[0]
     assert summary.run_shift.p < 0.01
     assert summary.run_shift.difference > 0  # B harder (loss higher)
+
+
+# --------------------------------------------------------------------------------------------
+# Complete nulls: every test x normalisation keeps its error rates
+# --------------------------------------------------------------------------------------------
+
+N_NULL_STUDIES = 100
+NULL_EXAMPLES = 300
+NULL_ALPHA = 0.05
+
+
+@pytest.fixture(scope="module")
+def null_studies():
+    """Null studies (no example changed, no shift; run effects) at 4 v 4, 5 v 5 and 10 v 10 runs."""
+    return {
+        runs: [
+            simulate_scenario(np.random.default_rng(40_000 + seed), null_scenario((runs, runs), n_examples=NULL_EXAMPLES))[0]
+            for seed in range(N_NULL_STUDIES)
+        ]
+        for runs in (4, 5, 10)
+    }
+
+
+@pytest.mark.parametrize("runs", [4, 5, 10])
+@pytest.mark.parametrize("test", TESTS)
+def test_under_the_complete_null_every_normalisation_keeps_fwer_and_fdr(null_studies, runs, test):
+    """Family-wise error (Bonferroni) and false discovery rate (BH; under the complete null any
+    discovery is false) at 0.05: no evidence, one-sided at 0.001, that either exceeds 0.05. The
+    permutation test at 10 v 10 draws 1,000 relabellings (BH can reach 0.05 with 7 examples at
+    the smallest p)."""
+    for normalize in NORMALIZATIONS:
+        settings = AssociationSettings(
+            test=test, normalize=normalize, adjust=("bonferroni", "fdr_bh"), alpha=NULL_ALPHA, n_permutations=1000
+        )
+        family = discovery = 0
+        for seed, matrix in enumerate(null_studies[runs]):
+            adjusted = score_pvalues(matrix, settings, rng=np.random.default_rng(seed)).adjusted
+            family += bool((adjusted["bonferroni"] <= NULL_ALPHA).any())
+            discovery += bool((adjusted["fdr_bh"] <= NULL_ALPHA).any())
+        for name, count in (("FWER", family), ("FDR", discovery)):
+            excess = stats.binomtest(count, N_NULL_STUDIES, NULL_ALPHA, alternative="greater").pvalue
+            assert excess > 0.001, f"{test}, {normalize}, {runs} v {runs}: {name} {count}/{N_NULL_STUDIES}"
