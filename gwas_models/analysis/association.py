@@ -407,7 +407,7 @@ def _independent_test(values_a: np.ndarray, values_b: np.ndarray, test: str) -> 
     both_constant = (moments_a.var == 0) & (moments_b.var == 0)
     without_spread = (error == OK) & (both_constant | _essentially_constant(se, moments_a.mean, moments_b.mean))
     error[without_spread] = CONST
-    result = _finish(test, moments_a, moments_b, beta, se, cohen_d, t_stat, np.asarray(df, dtype=np.float64), error)
+    result = finish_two_sample(test, moments_a, moments_b, beta, se, cohen_d, t_stat, np.asarray(df, dtype=np.float64), error)
     return set_separated(result, _apart(values_a, values_b, without_spread & (beta != 0)))
 
 
@@ -466,7 +466,7 @@ def _paired_test(values_a: np.ndarray, values_b: np.ndarray, names: tuple[str, s
     error = _base_errors(differences, differences)
     without_spread = (error == OK) & rounding_only
     error[without_spread] = CONST
-    result = _finish("paired", moments_a, moments_b, beta, se, cohen_d, t_stat, n - 1.0, error)
+    result = finish_two_sample("paired", moments_a, moments_b, beta, se, cohen_d, t_stat, n - 1.0, error)
     # Differences without spread, all of one sign (none 0): a separation of the sign flips.
     candidates = without_spread & (beta != 0)
     zero = np.zeros((1, values_a.shape[1]))
@@ -480,7 +480,7 @@ def _blank(values: np.ndarray, failed: np.ndarray) -> np.ndarray:
     return values
 
 
-def _finish(
+def finish_two_sample(
     test: str,
     moments_a: GroupMoments,
     moments_b: GroupMoments,
@@ -491,7 +491,9 @@ def _finish(
     df: np.ndarray,
     error: np.ndarray,
 ) -> TwoSampleResult:
-    """p-values, then the error codes' NaN policy: an untested example has no t, df, p or d."""
+    """A :class:`TwoSampleResult` from its statistics: p-values (log space), then the error codes'
+    NaN policy (an untested example has no t, df, p or d). ``error`` is updated in place: ``NAN``
+    where the statistic came out non-finite."""
     p, neg_log10_p = t_pvalue(t_stat, df)
     error[(error == OK) & ~(np.isfinite(t_stat) & np.isfinite(p) & np.isfinite(neg_log10_p))] = NAN
     failed = error != OK

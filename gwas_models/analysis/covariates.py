@@ -54,9 +54,17 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from gwas_models.analysis._logspace import t_pvalue
 from gwas_models.analysis._smoothing import independent_columns
-from gwas_models.analysis.association import CONST, FEW_RUNS, NAN, OK, TwoSampleResult, as_score_matrix, two_sample_test
+from gwas_models.analysis.association import (
+    CONST,
+    FEW_RUNS,
+    OK,
+    GroupMoments,
+    TwoSampleResult,
+    as_score_matrix,
+    finish_two_sample,
+    two_sample_test,
+)
 from gwas_models.analysis.moderated import ModeratedResult, mean_over_runs, moderate
 from gwas_models.errors import InputError
 
@@ -370,29 +378,18 @@ def covariate_test(
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         t_stat = beta / se
         cohen_d = beta / sigma
-    p, neg_log10_p = t_pvalue(t_stat, df)
-    error[(error == OK) & ~(np.isfinite(t_stat) & np.isfinite(p) & np.isfinite(neg_log10_p))] = NAN
-    failed = error != OK
-    for array in (t_stat, df, p, neg_log10_p, cohen_d):
-        array[failed] = np.nan
-    unscaled[failed] = np.nan
-    result = TwoSampleResult(
-        test=test,
-        n_a=base.n_a,
-        n_b=base.n_b,
-        mean_a=base.mean_a,
-        mean_b=base.mean_b,
-        sd_a=base.sd_a,
-        sd_b=base.sd_b,
+    result = finish_two_sample(
+        test,
+        GroupMoments(n=base.n_a, mean=base.mean_a, var=base.sd_a**2),
+        GroupMoments(n=base.n_b, mean=base.mean_b, var=base.sd_b**2),
         beta=np.where(np.isfinite(beta), beta, base.beta),
         se=np.where(np.isfinite(se), se, base.se),
         cohen_d=cohen_d,
         t_stat=t_stat,
         df=df,
-        p=p,
-        neg_log10_p=neg_log10_p,
         error=error,
     )
+    unscaled[result.error != OK] = np.nan
     return CovariateFit(result=result, unscaled_variance=unscaled)
 
 

@@ -1278,11 +1278,16 @@ def _global_difference_warnings(summaries: Sequence[ScoreSummary], label: str, s
             if len(summaries) > 1
             else ""
         )
-        warnings.append(
-            f"lambda_GC ({label}) is beyond its null under relabelling of the runs for {listed}{chance}: more "
-            "examples differ than run-to-run noise explains, a real global difference between the architectures "
-            "that every per-example p includes"
+        meaning = (
+            # Relative to each architecture's level a global shift is gone: what is left is that the
+            # architectures order the examples differently, widely (the run-level test has the shift).
+            "many examples change relative to their architecture, more than run-to-run noise explains: the "
+            "architectures order the examples differently, not only one better overall"
+            if settings.relative
+            else "more examples differ than run-to-run noise explains, a real global difference between the "
+            "architectures that every per-example p includes"
         )
+        warnings.append(f"lambda_GC ({label}) is beyond its null under relabelling of the runs for {listed}{chance}: {meaning}")
     if settings.normalize == "none":
         shifted = [s for s in summaries if s.run_shift is not None and s.run_shift.significant(settings.alpha)]
         if shifted:
