@@ -238,7 +238,7 @@ def matrix():
 
 
 def test_study_uses_the_moderated_t_and_logs_its_prior(matrix):
-    study = associate(matrix, test="moderated")
+    study = associate(matrix, test="moderated", normalize="none")
     table = study.pairs[0].sumstats
     expected = moderated_test(matrix.runs_of("A"), matrix.runs_of("B"))
     np.testing.assert_array_equal(table["T_STAT"], expected.result.t_stat)
@@ -251,7 +251,7 @@ def test_study_uses_the_moderated_t_and_logs_its_prior(matrix):
 
 
 def test_study_moderates_paired_differences(matrix):
-    study = associate(matrix, test="moderated", paired=True)
+    study = associate(matrix, test="moderated", paired=True, normalize="none")
     expected = moderated_test(matrix.runs_of("A"), matrix.runs_of("B"), paired=True)
     np.testing.assert_array_equal(study.pairs[0].sumstats["P"], expected.result.p)
     assert "moderated paired t" in study.settings.describe()

@@ -38,7 +38,7 @@ def study():
     matrices = simulate_scores(rng, ("loss", "aum"), 120, {"r": 20, "v": 20}, effect_examples=[3], effect_size=1e12)
     values = matrices["loss"].values
     values[:, 5] = 1.0  # constant: a row with missing statistics
-    return associate(matrices, ["r", "v"])
+    return associate(matrices, ["r", "v"], normalize="none")
 
 
 def test_one_tsv_per_score_and_the_long_table_in_parquet(tmp_path, study):
@@ -306,7 +306,7 @@ def test_p_far_below_the_smallest_double_is_written_from_log_space(tmp_path):
     matrix.values[~in_v, 0] = rng.normal(0.0, 1.0, 20)  # two tight groups, far apart: p ~ 1e-400
     matrix.values[in_v, 0] = 1e12 + rng.normal(0.0, 1.0, 20)
     matrix.values[:, 1] = 2.0  # constant: no statistic, NA
-    table = associate(matrix, ["r", "v"]).pairs[0].sumstats
+    table = associate(matrix, ["r", "v"], normalize="none").pairs[0].sumstats
     paths = write_sumstats(table, tmp_path / "toy", "r", "v")
     text = pd.read_csv(paths.tsv["loss"], sep="\t", dtype=str, keep_default_na=False)
 

@@ -346,6 +346,8 @@ def lambda_null(
     data = np.vstack([values_a[:, columns], values_b[:, columns]])
     # A relabelling and its A/B mirror (paired: every sign flipped) give the same λ: count them once.
     n_distinct = 2 ** (n_a - 1) if paired else count_distinct_labelings(n_a, n_b)
+    if len(columns) == 0:  # no tested example: no λ, and nothing to relabel
+        return _no_null(float("nan"), 0, True, 0, 1.0 / n_distinct)
     group_test = p_of_groups or two_sample_p(test)
     # Welch's, Student's or the paired t of complete scores: from matrix products of the
     # relabellings with the scores (a few times faster than gathering every relabelling's runs).
