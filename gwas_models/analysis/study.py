@@ -70,7 +70,7 @@ from gwas_models.analysis.multitest import (
 )
 from gwas_models.analysis.covariates import RunCovariates, check_design, covariate_test, design_matrix, exactly_fitted_runs
 from gwas_models.analysis.moderated import VariancePrior, mean_over_runs, moderate
-from gwas_models.analysis.relative import center_on_level_trend
+from gwas_models.analysis.relative import center_on_level_trend, is_heavily_tied
 from gwas_models.analysis.permutation import EXACT_LIMIT, PermutationResult, check_n_permutations, permutation_test
 from gwas_models.analysis.sumstats_table import (
     TableLayout,
@@ -761,7 +761,9 @@ def _test_score(
     label = f"{a} vs {b}"
     values_a, values_b = values
     if settings.relative:
-        values_a, values_b = center_on_level_trend((values_a, values_b), tested=_trend_examples(raw, raw_constant))
+        values_a, values_b = center_on_level_trend(
+            (values_a, values_b), tested=_trend_examples(raw, raw_constant), tied=is_heavily_tied(raw)
+        )
     unscaled_variance = None
     if covariates is not None:
         fit = covariate_test(values_a, values_b, *covariates, settings.t_test, names=(a, b), covariate_names=settings.covariates.names)
@@ -1179,7 +1181,8 @@ def _compare_all(
         groups = [blocks[name][arch] for arch in archs]
         if settings.relative:
             constant = [raw_constant[name][arch] for arch in archs] if raw_constant is not None else None
-            groups = center_on_level_trend(groups, tested=_trend_examples([raw_blocks[name][arch] for arch in archs], constant))
+            raw_groups = [raw_blocks[name][arch] for arch in archs]
+            groups = center_on_level_trend(groups, tested=_trend_examples(raw_groups, constant), tied=is_heavily_tied(raw_groups))
         result = welch_anova(groups, archs)
         if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
             constant = [raw_constant[name][arch] for arch in archs]
