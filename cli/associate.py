@@ -57,9 +57,11 @@ def associate_command(
         DEFAULT_SETTINGS.normalize,
         "--normalize",
         help=(
-            f"{', '.join(NORMALIZATIONS)}, within each run across examples: rank (normal scores of the ranks) and "
-            "zscore remove a run's global shift, center_class its shift within each class; rank is refused for "
-            "heavily tied scores (accuracy, forgetting), whose tied blocks would create differences."
+            f"{', '.join(NORMALIZATIONS)}. relative: which examples change difficulty relative to their "
+            "architecture (normal scores within runs, then each architecture centred on the level trend of its "
+            "difference); one architecture better overall is the global-shift line, not per-example hits. none: the "
+            "scores as collected. rank, zscore, center_class: each run on its own (rank is refused for heavily "
+            "tied scores)."
         ),
     ),
     paired: bool = typer.Option(DEFAULT_SETTINGS.paired, "--paired", help="Pair runs of A and B that share a seed (paired t-test)."),
