@@ -659,6 +659,10 @@ def _global_shift_sentence(comparison: Comparison) -> str:
     run-level test of the runs' mean scores, from the Parquet metadata)."""
     if not comparison.global_shift:
         return ""
+    if comparison.kind != "pair":  # one-way: which scores' run means differ, without a direction
+        shifted = [str(score) for score, entry in comparison.global_shift.items() if (entry.get("p") or 1.0) <= comparison.alpha]
+        listed = html.escape(", ".join(shifted)) if shifted else "none"
+        return f"Global shift (run means differ across the architectures, α = {comparison.alpha:g}): {listed}."
     harder: dict[str, list[str]] = {}
     for score, entry in comparison.global_shift.items():
         if entry.get("harder_overall"):

@@ -73,6 +73,9 @@ def test_pair_end_to_end(store, run_gwasm, tmp_path):
     text = log.read_text()
     assert "resnet20: 5 runs, seeds 0-4" in text and "lambda_GC" in text and "gwasm associate resnet20 vgg" in text
     assert "resnet20 vs vgg" in out and "lambda_GC" in out
+    # The hits are relative changes; the global question has its own line (issue 20).
+    assert "resnet20 vs vgg: examples that change difficulty relative to their architecture" in out
+    assert "  global shift" in out and "question: examples that change difficulty relative" in text
     assert all(str(path.relative_to(tmp_path)) in out for path in (parquet, *tsvs.values()))
     assert latest_sumstats(results) == parquet
 

@@ -20,7 +20,7 @@ import pytest
 from gwas_models.errors import ResultsError
 from gwas_models.formats.store import RunKey, run_table, write_dataset_info, write_run
 from gwas_models.formats.sumstats import read_sumstats, write_sumstats
-from gwas_models.report import association_summary, parse_log, record_command, render_report, write_report
+from gwas_models.report import association_summary, load_comparison, parse_log, record_command, render_report, write_report
 from gwasm_cli.main import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -293,3 +293,24 @@ def test_lambda_verdicts_of_newer_logs_and_metadata_and_of_older_metadata():
     none = {"lambda_gc": 1.1, "null_95": None, "beyond": False, "verdict": "no_null"}
     read = _metadata_lambdas({"lambda": {"acc": newer, "loss": older, "empty": none}})
     assert read["acc"].verdict.startswith("undecided") and read["loss"].beyond and read["empty"].verdict == ""
+
+
+def test_summary_says_relative_hits_and_the_global_shift_on_its_own_line(tmp_path):
+    """Issue 20: the report's hits are relative changes under the default reference, and which
+    architecture is harder overall is its own line, from the metadata the association wrote."""
+    rng = np.random.default_rng(1)
+    results_dir = tmp_path / "gwasm-results"
+    results_dir.mkdir()
+    shift = {"loss": {"difference": 0.4, "p": 1e-5, "harder_overall": "vgg11"}, "aum": {"difference": 0.01, "p": 0.4, "harder_overall": None}}
+    metadata = {"dataset": "digits", "archs": ["resnet20", "vgg11"], "scores": ["aum", "loss"], "normalize": "relative", "alpha": 0.05, "global_shift": shift}
+    write_sumstats(_sumstats(60, rng), results_dir / "digits", "resnet20", "vgg11", log_text=LOG, metadata=metadata)
+    comparison = load_comparison(results_dir / "digits.resnet20_vs_vgg11.sumstats.parquet", None)
+    assert comparison.alpha == 0.05  # from the metadata, not the .log's 0.01
+    page = render_report(results_dir)
+    assert "Examples that change difficulty relative to their architecture (Bonferroni, α = 0.05" in page
+    assert "Global shift (run means, α = 0.05): <b>vgg11 harder overall</b> for loss." in page
+    raw = {**metadata, "normalize": "none", "global_shift": {"loss": {**shift["loss"], "harder_overall": None}}}
+    write_sumstats(_sumstats(60, rng), results_dir / "digits", "resnet20", "vgg11", log_text=LOG, metadata=raw)
+    page = render_report(results_dir)
+    assert "Hits (scores as collected: a global shift counts in every example)" in page
+    assert "Global shift: none (no score's run means differ at α = 0.05)." in page
