@@ -58,7 +58,7 @@ def ssf_file(directory: Path, n_classes: int) -> Path:
     matrices = simulate_scores(
         rng, ("loss",), 20 * n_classes, {"resnet20": 20, "vgg11-16": 20}, effect_examples=[3], effect_size=1e12, n_classes=n_classes
     )
-    table = associate(matrices, ["resnet20", "vgg11-16"]).pairs[0].sumstats
+    table = associate(matrices, ["resnet20", "vgg11-16"], normalize="none").pairs[0].sumstats
     paths = write_sumstats(table, directory / f"c{n_classes}", "resnet20", "vgg11-16", gwas_ssf_scores=["loss"])
     return paths.gwas_ssf[0]
 
