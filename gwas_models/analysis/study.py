@@ -180,7 +180,7 @@ class AssociationSettings:
             if self.permutation:
                 raise InputError(
                     "covariates cannot be used with the permutation test (relabelling runs would not keep the "
-                    "covariate adjustment valid): use test welch, student or moderated",
+                    "covariate adjustment valid): use Welch's, Student's or the moderated t",
                     parameter="covariates",
                 )
             if self.paired:
@@ -521,7 +521,7 @@ def _run_covariates(
             arch, seed = (a, first.seeds[rows[a]][run]) if run < len(rows[a]) else (b, first.seeds[rows[b]][run - len(rows[a])])
             raise InputError(
                 f"covariates fit run {arch} seed {int(seed)} exactly (leverage 1, e.g. the only run of a level), so "
-                "Welch's HC2 standard error is undefined: use test student or moderated, or change the covariates",
+                "Welch's HC2 standard error is undefined: use Student's or the moderated t, or change the covariates",
                 parameter="covariates",
             )
     return by_arch
@@ -622,7 +622,7 @@ def associate(
 
     rows = {arch: _seed_order(first, arch) for arch in archs}
     run_covariates = _run_covariates(settings, first, archs, rows, pairs)
-    raw_blocks, blocks, raw_constant = _prepared_blocks(matrices, archs, rows, settings)
+    raw_blocks, blocks, raw_constant, tied = _prepared_blocks(matrices, archs, rows, settings)
     layout = TableLayout.of(first, list(matrices))
     design = AssociationStudy(
         settings=settings,
@@ -651,6 +651,7 @@ def associate(
             raw_constant,
             raw_blocks=raw_blocks,
             null_rng=null_rng,
+            tied=tied,
             run_covariates=run_covariates,
         )
         pair_results.append(finished(result))
@@ -670,6 +671,7 @@ def associate(
                 raw_constant,
                 raw_blocks=raw_blocks,
                 null_rng=null_rng,
+                tied=tied,
             )
         )
     return replace(design, pairs=tuple(pair_results), oneway=oneway)
@@ -677,9 +679,15 @@ def associate(
 
 def _prepared_blocks(
     matrices: Mapping[str, ScoreMatrix], archs: Sequence[str], rows: Mapping[str, np.ndarray], settings: AssociationSettings
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]] | None]:
-    """Each score's runs of each architecture as collected, normalised within runs, and (when
-    normalising) which examples are constant over each architecture's runs as collected."""
+) -> tuple[
+    dict[str, dict[str, np.ndarray]],
+    dict[str, dict[str, np.ndarray]],
+    dict[str, dict[str, np.ndarray]] | None,
+    dict[str, dict[str, bool]],
+]:
+    """Each score's runs of each architecture as collected, normalised within runs, (when
+    normalising) which examples are constant over each architecture's runs as collected, and
+    (under ``relative``) whether the architecture's runs of the score are heavily tied."""
     first = next(iter(matrices.values()))
     # Normalising within runs only involves each run's own scores, so it can be done per block.
     raw_blocks = {name: {arch: _take_rows(m.values, rows[arch]) for arch in archs} for name, m in matrices.items()}
@@ -705,7 +713,9 @@ def _prepared_blocks(
         if settings.normalize != "none"
         else None
     )
-    return raw_blocks, blocks, raw_constant
+    # The relative reference bins heavily tied scores more finely: judged once per architecture.
+    tied = {name: {arch: settings.relative and is_heavily_tied([raw_blocks[name][arch]]) for arch in archs} for name in matrices}
+    return raw_blocks, blocks, raw_constant, tied
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,6 +764,7 @@ def _test_score(
     *,
     name: str,
     archs: tuple[str, str],
+    tied: bool = False,
     covariates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ScoreTest:
     """Test one score of one pair: centre (``relative``), test, set aside, moderate, permute, adjust."""
@@ -762,7 +773,7 @@ def _test_score(
     values_a, values_b = values
     if settings.relative:
         values_a, values_b = center_on_level_trend(
-            (values_a, values_b), tested=_trend_examples(raw, raw_constant), tied=is_heavily_tied(raw)
+            (values_a, values_b), tested=_trend_examples(raw, raw_constant), tied=tied
         )
     unscaled_variance = None
     if covariates is not None:
@@ -831,7 +842,7 @@ def score_pvalues(
     if settings.paired:
         _check_paired_seeds(matrix, *archs)
     rows = {arch: _seed_order(matrix, arch) for arch in archs}
-    raw_blocks, blocks, raw_constant = _prepared_blocks({matrix.score: matrix}, archs, rows, settings)
+    raw_blocks, blocks, raw_constant, tied = _prepared_blocks({matrix.score: matrix}, archs, rows, settings)
     name = matrix.score
     a, b = archs
     return _test_score(
@@ -842,6 +853,7 @@ def score_pvalues(
         rng if rng is not None else np.random.default_rng(),
         name=name,
         archs=(a, b),
+        tied=tied[name][a] or tied[name][b],
     )
 
 
@@ -862,14 +874,16 @@ def _compare_pair(
     *,
     raw_blocks: dict[str, dict[str, np.ndarray]],
     null_rng: np.random.Generator,
+    tied: dict[str, dict[str, bool]],
     run_covariates: dict[str, np.ndarray] | None = None,
 ) -> tuple[ComparisonResult, np.ndarray, np.ndarray]:
     """Test one pair for every score; return the result, and the per-score -log10 p and error
     codes, shape (n_scores, n_examples), for the one-way table's combined_pairs rows.
 
     ``raw_blocks`` are the scores as collected (for the run-level test of the global shift),
-    ``null_rng`` draws the relabellings of λ's null, ``run_covariates`` are each architecture's
-    runs' covariates (then every test is a linear model with them)."""
+    ``null_rng`` draws the relabellings of λ's null, ``tied`` says which architectures' runs of
+    each score are heavily tied, ``run_covariates`` are each architecture's runs' covariates (then
+    every test is a linear model with them)."""
     label = f"{a} vs {b}"
     any_score = next(iter(blocks.values()))
     n_runs = (any_score[a].shape[0], any_score[b].shape[0])
@@ -884,6 +898,7 @@ def _compare_pair(
             rng,
             name=name,
             archs=(a, b),
+            tied=tied[name][a] or tied[name][b],
             covariates=(run_covariates[a], run_covariates[b]) if run_covariates is not None else None,
         )
         (values_a, values_b), result, prior = tested_score.values, tested_score.result, tested_score.prior
@@ -1009,16 +1024,22 @@ def _moderated(
     if not result.has_statistic.any():  # nothing to fit a prior on (SEPARATED examples keep their p)
         return result, None
     try:
-        moderated = moderate(
-            result,
-            trend=settings.trend,
-            robust=settings.robust,
-            mean_score=mean_over_runs(*values) if settings.trend else None,
-            unscaled_variance=unscaled_variance,
-        )
+        moderated = _moderate(result, settings, values, unscaled_variance)
     except InputError as error:  # say which score of which pair had nothing to fit a prior on
         raise InputError(f"score {name!r} ({label}): {error.message}") from error
     return moderated.result, moderated.prior
+
+
+def _moderate(
+    ordinary: TwoSampleResult,
+    settings: AssociationSettings,
+    values: tuple[np.ndarray, np.ndarray],
+    unscaled_variance: np.ndarray | None = None,
+):
+    """limma's moderated t of an ordinary result with the settings' trend (whose covariate is the
+    mean of ``values`` over all runs) and robust options."""
+    mean_score = mean_over_runs(*values) if settings.trend else None
+    return moderate(ordinary, trend=settings.trend, robust=settings.robust, mean_score=mean_score, unscaled_variance=unscaled_variance)
 
 
 def _moderated_p(settings: AssociationSettings):
@@ -1033,8 +1054,7 @@ def _moderated_p(settings: AssociationSettings):
         for k in range(group_a.shape[1]):  # a loop over relabellings, each over every example
             ordinary = two_sample_test(group_a[:, k], group_b[:, k], settings.t_test)
             try:
-                mean_score = mean_over_runs(group_a[:, k], group_b[:, k]) if settings.trend else None
-                rows.append(moderate(ordinary, trend=settings.trend, robust=settings.robust, mean_score=mean_score).result.p)
+                rows.append(_moderate(ordinary, settings, (group_a[:, k], group_b[:, k])).result.p)
             except InputError:  # nothing to fit a prior on under this relabelling: no λ from it
                 rows.append(np.full(ordinary.n_examples, np.nan))
         return np.vstack(rows)
@@ -1083,14 +1103,7 @@ def _pair_lambda_null(
             try:
                 fit = covariate_test(scores_a, scores_b, run_covariates[runs_a], run_covariates[runs_b], settings.t_test)
                 if settings.moderated:
-                    mean_score = mean_over_runs(scores_a, scores_b) if settings.trend else None
-                    p = moderate(
-                        fit.result,
-                        trend=settings.trend,
-                        robust=settings.robust,
-                        mean_score=mean_score,
-                        unscaled_variance=fit.unscaled_variance,
-                    ).result.p
+                    p = _moderate(fit.result, settings, (scores_a, scores_b), fit.unscaled_variance).result.p
                 else:
                     p = fit.result.p
             except InputError:  # a relabelling whose design is singular, or nothing to fit a prior on
@@ -1171,6 +1184,7 @@ def _compare_all(
     *,
     raw_blocks: dict[str, dict[str, np.ndarray]],
     null_rng: np.random.Generator,
+    tied: dict[str, dict[str, bool]],
 ) -> ComparisonResult:
     """Welch's ANOVA per score across all architectures, plus the combined rows (λ's null and the
     run-level test as for pairs: see :func:`_compare_pair`)."""
@@ -1179,13 +1193,13 @@ def _compare_all(
     runs_per_arch = np.array([[next(iter(blocks.values()))[arch].shape[0]] for arch in archs])
     for name, matrix in matrices.items():
         groups = [blocks[name][arch] for arch in archs]
+        constant = [raw_constant[name][arch] for arch in archs] if raw_constant is not None else None
         if settings.relative:
-            constant = [raw_constant[name][arch] for arch in archs] if raw_constant is not None else None
             raw_groups = [raw_blocks[name][arch] for arch in archs]
-            groups = center_on_level_trend(groups, tested=_trend_examples(raw_groups, constant), tied=is_heavily_tied(raw_groups))
+            any_tied = any(tied[name][arch] for arch in archs)
+            groups = center_on_level_trend(groups, tested=_trend_examples(raw_groups, constant), tied=any_tied)
         result = welch_anova(groups, archs)
-        if raw_constant is not None:  # as for pairs: zero variance is judged on the raw scores
-            constant = [raw_constant[name][arch] for arch in archs]
+        if constant is not None:  # as for pairs: zero variance is judged on the raw scores
             every = np.all(constant, axis=0)
             if every.any():  # every group constant as collected: SEPARATED at several levels, else CONST
                 levels = np.full((len(archs), n), np.nan)

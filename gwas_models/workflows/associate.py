@@ -343,9 +343,7 @@ def _shift_provenance(comparison: ComparisonResult, alpha: float) -> dict[str, d
     """Each score's run-level test of the global shift (the global question, reported on its own
     line): the difference of run means B - A, its p, and the architecture harder overall at alpha."""
 
-    def number(value: float | None) -> float | None:
-        return float(value) if value is not None and np.isfinite(value) else None
-
+    number = _json_number
     return {
         item.score: {
             "difference": number(item.run_shift.difference),
@@ -357,6 +355,11 @@ def _shift_provenance(comparison: ComparisonResult, alpha: float) -> dict[str, d
     }
 
 
+def _json_number(value: float | None) -> float | None:
+    """A float for JSON metadata; None for a missing or non-finite one."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
 def _lambda_provenance(comparison: ComparisonResult) -> dict[str, dict[str, float | bool | str | None]]:
     """Each score's λGC, the 95th percentile of its relabelling null, the relabelling p with its
     Monte Carlo interval, whether λ is beyond it and the verdict
@@ -364,8 +367,7 @@ def _lambda_provenance(comparison: ComparisonResult) -> dict[str, dict[str, floa
     report to show λ against run-to-run noise without recomputing the null (JSON: missing values
     are None). Files of older versions have only ``lambda_gc``, ``null_95`` and ``beyond``."""
 
-    def number(value: float | None) -> float | None:
-        return float(value) if value is not None and np.isfinite(value) else None
+    number = _json_number
 
     def entry(item: ScoreSummary) -> dict[str, float | bool | str | None]:
         null = item.lambda_null
